@@ -1,0 +1,15 @@
+"""diffusers-act: Adversarial Consistency Training (ACT) for Hugging Face diffusers."""
+
+__version__ = "0.1.0.dev0"
+
+from .pipelines import ACTPipeline
+from .presets import UNET_PRESETS, unet_from_preset
+from .schedulers import ConsistencyACTScheduler, ConsistencyACTSchedulerOutput
+
+__all__ = [
+    "UNET_PRESETS",
+    "ACTPipeline",
+    "ConsistencyACTScheduler",
+    "ConsistencyACTSchedulerOutput",
+    "unet_from_preset",
+]

@@ -1,0 +1,3 @@
+from .act import ACTPipeline
+
+__all__ = ["ACTPipeline"]

@@ -1,0 +1,3 @@
+from .pipeline_act import ACTPipeline
+
+__all__ = ["ACTPipeline"]
