@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0.dev0"
 
+from .models import ACTDiscriminator
 from .pipelines import ACTPipeline
 from .presets import UNET_PRESETS, unet_from_preset
 from .schedulers import ConsistencyACTScheduler, ConsistencyACTSchedulerOutput

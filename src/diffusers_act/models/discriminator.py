@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.attention_processor import Attention, AttnProcessor
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block
@@ -127,6 +128,11 @@ class ACTDiscriminator(ModelMixin, ConfigMixin):
         self.norm_out = nn.GroupNorm(norm_num_groups, block_out_channels[-1], eps=norm_eps)
         self.act = nn.SiLU()
         self.head = nn.Linear(block_out_channels[-1], 1)
+        # R1 differentiates D's input gradient: plain-matmul attention supports that double backward, the fused
+        # scaled_dot_product_attention kernels (flash / memory-efficient) do not.
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.set_processor(AttnProcessor())
 
     @classmethod
     def from_unet_config(cls, unet_config: Mapping, layers_per_block: int | None = None, **overrides):

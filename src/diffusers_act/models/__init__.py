@@ -1,0 +1,3 @@
+from .discriminator import ACTDiscriminator
+
+__all__ = ["ACTDiscriminator"]

@@ -1,0 +1,100 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""Losses of ACT: the consistency distance d, the GAN losses and the R1 penalty (ACT_SPEC sections 4 and 6)."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DISTANCES = ("l2", "pseudo_huber", "lpips")
+GAN_LOSSES = ("non_saturating", "saturating")
+
+
+def default_huber_c(sample_shape: tuple[int, ...]) -> float:
+    """Improved CT's pseudo-Huber constant for images of shape `(C, H, W)`: `0.00054 * sqrt(C * H * W)`."""
+    return 0.00054 * math.sqrt(math.prod(sample_shape))
+
+
+class L2Distance(nn.Module):
+    """Squared error, mean over pixels, one value per sample."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a - b).square().flatten(1).mean(dim=1)
+
+
+class PseudoHuberDistance(nn.Module):
+    """`sqrt(||a - b||^2 + c^2) - c` over the whole image, one value per sample; `c=None` uses [`default_huber_c`]."""
+
+    def __init__(self, c: float | None = None):
+        super().__init__()
+        self.c = c
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        c = self.c if self.c is not None else default_huber_c(a.shape[1:])
+        return torch.sqrt((a - b).square().flatten(1).sum(dim=1) + c**2) - c
+
+
+class LPIPSDistance(nn.Module):
+    """
+    LPIPS (VGG16) as in the authors' code: both images resized to 224x224 (bilinear), the target clipped to
+    `[-1, 1]`, grey images repeated to 3 channels. Needs the `lpips` extra and its pretrained weights.
+    """
+
+    def __init__(self, net: str = "vgg"):
+        super().__init__()
+        try:
+            import lpips
+        except ImportError as error:
+            raise ImportError(
+                "The 'lpips' distance needs the lpips package: `pip install diffusers-act[lpips]` (it pulls "
+                "torchvision), or choose `loss_type='pseudo_huber'` or 'l2'."
+            ) from error
+        self.lpips = lpips.LPIPS(net=net, verbose=False).eval().requires_grad_(False)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        b = b.clamp(-1, 1)
+        if a.shape[1] == 1:
+            a, b = a.repeat(1, 3, 1, 1), b.repeat(1, 3, 1, 1)
+        a = F.interpolate(a, size=(224, 224), mode="bilinear", align_corners=False)
+        b = F.interpolate(b, size=(224, 224), mode="bilinear", align_corners=False)
+        return self.lpips(a, b).flatten()
+
+
+def make_distance(loss_type: str, huber_c: float | None = None) -> nn.Module:
+    """The consistency distance named `loss_type`: `"l2"`, `"pseudo_huber"` or `"lpips"`."""
+    if loss_type == "l2":
+        return L2Distance()
+    if loss_type == "pseudo_huber":
+        return PseudoHuberDistance(huber_c)
+    if loss_type == "lpips":
+        return LPIPSDistance()
+    raise ValueError(f"Unknown `loss_type` {loss_type!r}; choose one of {DISTANCES}.")
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor, form: str = "non_saturating") -> torch.Tensor:
+    """
+    Per-sample generator loss g(l) on the discriminator's logits for generated images.
+
+    `"non_saturating"` (authors' code, default): `softplus(-l) = -log D`; `"saturating"` (the paper's minimax form):
+    `log(1 - D) = -softplus(l)`.
+    """
+    if form == "non_saturating":
+        return F.softplus(-fake_logits)
+    if form == "saturating":
+        return -F.softplus(fake_logits)
+    raise ValueError(f"Unknown GAN loss {form!r}; choose one of {GAN_LOSSES}.")
+
+
+def discriminator_adversarial_loss(fake_logits: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+    """Per-pair discriminator loss `softplus(l_fake) + softplus(-l_real)` (= -log(1 - D(fake)) - log D(real))."""
+    return F.softplus(fake_logits) + F.softplus(-real_logits)
+
+
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """
+    Per-sample R1 penalty `||grad_x D(x)||^2`, the gradient taken w.r.t. `real_inputs` (which must require grad
+    and be what the discriminator saw, i.e. the augmented reals), with a graph so that it can be minimised.
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)
+    return grad.square().flatten(1).sum(dim=1)
