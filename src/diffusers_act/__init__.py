@@ -8,9 +8,10 @@ from .presets import UNET_PRESETS, unet_from_preset
 from .schedulers import ConsistencyACTScheduler, ConsistencyACTSchedulerOutput
 
 __all__ = [
-    "UNET_PRESETS",
+    "ACTDiscriminator",
     "ACTPipeline",
     "ConsistencyACTScheduler",
     "ConsistencyACTSchedulerOutput",
+    "UNET_PRESETS",
     "unet_from_preset",
 ]
