@@ -171,7 +171,7 @@ class ACTTrainer:
         c, acc = self.config, self.accelerator
         indices, noise = self._draw(sigmas, images)
         t_next, t_cur = sigmas[indices + 1], sigmas[indices]
-        with acc.accumulate(self.unet), acc.autocast():
+        with acc.autocast():
             student = consistency_function(
                 self.unet, self.scheduler, images + t_next.view(-1, 1, 1, 1) * noise, t_next, class_labels
             )
@@ -230,25 +230,24 @@ class ACTTrainer:
                 fake_labels,
             ).float()
         compute_r1 = step % c.gp_interval == 0 and c.gp_weight > 0
-        with acc.accumulate(self.discriminator):
-            augmented_reals = self._augment(reals).detach().requires_grad_(compute_r1)
-            inputs = torch.cat([self._augment(fakes), augmented_reals])
-            time_input = self.scheduler.precondition_noise(torch.cat([t_next, t_next]))
-            labels = None if class_labels is None else torch.cat([fake_labels, real_labels])
-            with acc.autocast():
-                logits = self.discriminator(inputs, time_input, labels).float()
-            weight = adversarial_weight(indices + 1, n_steps, c.adv_weight, c.adv_weight_mid).to(logits)
-            loss_d = (weight * discriminator_adversarial_loss(logits[:half], logits[half:])).mean()
-            logs = {"loss_d": loss_d.item()}
-            loss = loss_d
-            if compute_r1:
-                r1 = r1_penalty(logits[half:], augmented_reals)
-                loss_gp = c.gp_weight * (weight * r1).mean()
-                loss = loss + loss_gp * (c.gp_interval if c.gp_lazy else 1)
-                logs.update(loss_gp=loss_gp.item(), r1=r1.mean().item())
-            acc.backward(loss)
-            self.discriminator_optimizer.step()
-            self.discriminator_optimizer.zero_grad(set_to_none=True)
+        augmented_reals = self._augment(reals).detach().requires_grad_(compute_r1)
+        inputs = torch.cat([self._augment(fakes), augmented_reals])
+        time_input = self.scheduler.precondition_noise(torch.cat([t_next, t_next]))
+        labels = None if class_labels is None else torch.cat([fake_labels, real_labels])
+        with acc.autocast():
+            logits = self.discriminator(inputs, time_input, labels).float()
+        weight = adversarial_weight(indices + 1, n_steps, c.adv_weight, c.adv_weight_mid).to(logits)
+        loss_d = (weight * discriminator_adversarial_loss(logits[:half], logits[half:])).mean()
+        logs = {"loss_d": loss_d.item()}
+        loss = loss_d
+        if compute_r1:
+            r1 = r1_penalty(logits[half:], augmented_reals)
+            loss_gp = c.gp_weight * (weight * r1).mean()
+            loss = loss + loss_gp * (c.gp_interval if c.gp_lazy else 1)
+            logs.update(loss_gp=loss_gp.item(), r1=r1.mean().item())
+        acc.backward(loss)
+        self.discriminator_optimizer.step()
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
         if compute_r1 and self.augment_controller is not None and acc.sync_gradients:
             self.augment.p = self.augment_controller.update(logs["loss_gp"])
         return logs
@@ -271,20 +270,23 @@ class ACTTrainer:
             `dict` of floats: `loss_ct`, `num_timesteps` (N), `mu`, and for ACT `loss_g`, `adv_weight_mean`,
             `loss_d`, `loss_gp` and `r1` (on R1 iterations) and `aug_p`.
         """
+        if self.config.adversarial and discriminator_images is None:
+            raise ValueError("ACT needs `discriminator_images` (a second batch) for its discriminator step.")
         n_steps, mu = self.curriculum(step)
         sigmas = self.scheduler.karras_sigmas(n_steps, device=images.device)
         logs = {"num_timesteps": float(n_steps), "mu": mu}
-        logs.update(self.generator_step(images, class_labels, sigmas, n_steps))
-        if self.accelerator.sync_gradients:
-            self.update_target(mu)
-        if self.config.adversarial:
-            if discriminator_images is None:
-                raise ValueError("ACT needs `discriminator_images` (a second batch) for its discriminator step.")
-            logs.update(
-                self.discriminator_step(discriminator_images, discriminator_class_labels, sigmas, n_steps, step)
-            )
-            if self.augment is not None:
-                logs["aug_p"] = self.augment.p
+        models = [self.unet, self.discriminator] if self.config.adversarial else [self.unet]
+        # one accumulation context per iteration, so that both optimizers step on the same micro-batch
+        with self.accelerator.accumulate(*models):
+            logs.update(self.generator_step(images, class_labels, sigmas, n_steps))
+            if self.accelerator.sync_gradients:
+                self.update_target(mu)
+            if self.config.adversarial:
+                logs.update(
+                    self.discriminator_step(discriminator_images, discriminator_class_labels, sigmas, n_steps, step)
+                )
+                if self.augment is not None:
+                    logs["aug_p"] = self.augment.p
         return logs
 
     def state_dict(self) -> dict:

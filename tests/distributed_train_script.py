@@ -1,0 +1,51 @@
+"""Run by tests/test_trainer.py under `accelerate launch --multi_gpu --num_processes 2` (gloo on CPU): a few ACT
+iterations with augmentation and R1 on every iteration, each rank on different data; each rank then saves its
+generator, target and discriminator weights and its augmentation state for the test to compare."""
+
+import copy
+import sys
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import tiny_unet  # noqa: E402
+
+from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler  # noqa: E402
+from diffusers_act.training import ACTConfig, ACTTrainer  # noqa: E402
+
+
+def main(output_dir: str, steps: int = 3) -> None:
+    accelerator = Accelerator()
+    set_seed(0)  # the same initial weights on every rank
+    unet = tiny_unet(num_class_embeds=4).train()
+    target = copy.deepcopy(unet)
+    discriminator = ACTDiscriminator.from_unet_config(unet.config)
+    g_opt = torch.optim.RAdam(unet.parameters(), lr=1e-3, betas=(0.0, 0.99))
+    d_opt = torch.optim.RAdam(discriminator.parameters(), lr=1e-3, betas=(0.0, 0.99))
+    unet, discriminator, g_opt, d_opt = accelerator.prepare(unet, discriminator, g_opt, d_opt)
+    target.to(accelerator.device)
+    config = ACTConfig(total_steps=10, s0=4, s1=8, augment=True, aug_p=0.2, gp_interval=1, aug_target=0.0)
+    trainer = ACTTrainer(unet, target, ConsistencyACTScheduler(), g_opt, config, accelerator, discriminator, d_opt)
+
+    set_seed(100 + accelerator.process_index)  # different data and noise on each rank
+    for step in range(steps):
+        images = torch.rand(4, 3, 8, 8) * 2 - 1
+        labels = torch.randint(0, 4, (4,))
+        logs = trainer.train_step(images, step, labels, torch.rand(4, 3, 8, 8) * 2 - 1, torch.randint(0, 4, (4,)))
+
+    state = {
+        "unet": accelerator.unwrap_model(unet).state_dict(),
+        "target": target.state_dict(),
+        "discriminator": accelerator.unwrap_model(discriminator).state_dict(),
+        "trainer": trainer.state_dict(),
+        "logs": logs,
+        "world_size": accelerator.num_processes,
+    }
+    torch.save(state, Path(output_dir) / f"rank{accelerator.process_index}.pt")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

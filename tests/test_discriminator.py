@@ -1,0 +1,77 @@
+import pytest
+import torch
+from conftest import tiny_unet
+
+from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler, unet_from_preset
+
+
+def count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_built_from_the_generator_config():
+    unet = tiny_unet(num_class_embeds=5)
+    d = ACTDiscriminator.from_unet_config(unet.config)
+    assert d.config.layers_per_block == 2  # ceil(1.5 * 1)
+    assert tuple(d.config.block_out_channels) == (8, 16)
+    assert tuple(d.config.down_block_types) == ("DownBlock2D", "AttnDownBlock2D")
+    assert d.config.num_class_embeds == 5 and d.config.flip_sin_to_cos == unet.config.flip_sin_to_cos
+    assert len(d.down_blocks) == 2 and all(len(b.resnets) == 2 for b in d.down_blocks)
+    assert ACTDiscriminator.from_unet_config(unet.config, layers_per_block=4).config.layers_per_block == 4
+
+
+def test_paper_sized_discriminators(capsys):
+    cifar = unet_from_preset("cifar10").config
+    same_width = ACTDiscriminator.from_unet_config(cifar)
+    wide = ACTDiscriminator.from_unet_config(cifar, block_out_channels=(128, 256, 256, 256))
+    assert same_width.config.layers_per_block == 3
+    with capsys.disabled():
+        print(
+            f"\nACTDiscriminator, CIFAR-10 preset: {count(same_width):,} parameters (paper: 14.1M); "
+            f"authors' wider variant (128, 256, 256, 256): {count(wide):,} (authors' code: about 18M)"
+        )
+    assert count(same_width) == 14_086_913
+    assert count(wide) == 17_975_041
+
+
+def test_one_logit_per_image_conditioned_on_time_and_class():
+    torch.manual_seed(0)
+    d = ACTDiscriminator.from_unet_config(tiny_unet(num_class_embeds=3).config).eval()
+    x = torch.randn(4, 3, 8, 8)
+    scheduler = ConsistencyACTScheduler()
+    t = scheduler.precondition_noise(torch.tensor([0.01, 0.5, 2.0, 80.0]))
+    labels = torch.tensor([0, 1, 2, 0])
+    logits = d(x, t, labels)
+    assert logits.shape == (4,)
+    assert not torch.allclose(d(x, t.flip(0), labels), logits)
+    assert not torch.allclose(d(x, t, labels.roll(1)), logits)
+    # a scalar time input is broadcast; each image is scored independently
+    torch.testing.assert_close(d(x, t[0], labels)[0], logits[0])
+    torch.testing.assert_close(d(x[1:2], t[1:2], labels[1:2]), logits[1:2], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="class-conditional"):
+        d(x, t)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    d = ACTDiscriminator.from_unet_config(tiny_unet().config)
+    d.save_pretrained(tmp_path)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").exists()
+    loaded = ACTDiscriminator.from_pretrained(tmp_path)
+    assert loaded.config.layers_per_block == d.config.layers_per_block
+    state, loaded_state = d.state_dict(), loaded.state_dict()
+    assert all(torch.equal(state[k], loaded_state[k]) for k in state)
+
+
+def test_r1_double_backward_through_attention():
+    d = ACTDiscriminator.from_unet_config(tiny_unet().config)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    (grad,) = torch.autograd.grad(d(x, 1.0).sum(), x, create_graph=True)
+    grad.square().sum().backward()
+    attention = d.down_blocks[1].attentions[0]
+    for weight in (attention.to_q.weight, attention.to_k.weight, attention.to_v.weight):
+        assert weight.grad is not None and weight.grad.abs().sum() > 0
+
+
+def test_mismatched_config_is_rejected():
+    with pytest.raises(ValueError, match="same length"):
+        ACTDiscriminator(block_out_channels=(8, 16, 32), down_block_types=("DownBlock2D",))

@@ -1,0 +1,86 @@
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from diffusers_act.training import (
+    L2Distance,
+    PseudoHuberDistance,
+    default_huber_c,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    make_distance,
+    r1_penalty,
+)
+
+
+def test_pseudo_huber_against_direct_computation():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(4, 3, 8, 8)), rng.normal(size=(4, 3, 8, 8))
+    c = 0.00054 * math.sqrt(3 * 8 * 8)
+    assert default_huber_c((3, 8, 8)) == pytest.approx(c)
+    expected = [math.sqrt(((a[i] - b[i]) ** 2).sum() + c * c) - c for i in range(4)]
+    got = PseudoHuberDistance()(torch.from_numpy(a), torch.from_numpy(b))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        PseudoHuberDistance(c=0.5)(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+        [math.sqrt(((a[i] - b[i]) ** 2).sum() + 0.25) - 0.5 for i in range(4)],
+        rtol=1e-12,
+    )
+    # ~ L2 norm far from 0, ~ squared norm / 2c close to 0
+    tiny = torch.full((1, 3, 8, 8), 1e-6, dtype=torch.float64)
+    assert PseudoHuberDistance()(tiny, torch.zeros_like(tiny)).item() == pytest.approx(192e-12 / (2 * c), rel=1e-6)
+
+
+def test_l2_distance_is_per_sample_mean_square():
+    a, b = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4)
+    torch.testing.assert_close(L2Distance()(a, b), ((a - b) ** 2).mean(dim=(1, 2, 3)))
+    assert isinstance(make_distance("l2"), L2Distance)
+    with pytest.raises(ValueError, match="Unknown `loss_type`"):
+        make_distance("l1")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lpips") is not None, reason="lpips is installed")
+def test_lpips_without_the_extra_says_how_to_install_it():
+    with pytest.raises(ImportError, match=r"diffusers-act\[lpips\]"):
+        make_distance("lpips")
+
+
+def test_gan_losses_match_log_sigmoid_forms():
+    logits = torch.tensor([-3.0, -0.5, 0.0, 2.0], dtype=torch.float64)
+    d = torch.sigmoid(logits)
+    torch.testing.assert_close(generator_adversarial_loss(logits), -torch.log(d))
+    torch.testing.assert_close(generator_adversarial_loss(logits, "saturating"), torch.log(1 - d))
+    fake, real = logits, logits.flip(0)
+    torch.testing.assert_close(
+        discriminator_adversarial_loss(fake, real),
+        -torch.log(1 - torch.sigmoid(fake)) - torch.log(torch.sigmoid(real)),
+    )
+    with pytest.raises(ValueError, match="Unknown GAN loss"):
+        generator_adversarial_loss(logits, "hinge")
+
+
+class LinearD(nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(shape, dtype=torch.float64))
+
+    def forward(self, x):
+        return (x * self.weight).flatten(1).sum(1) + 0.7
+
+
+def test_r1_equals_the_analytic_gradient_norm():
+    d = LinearD((3, 4, 4))
+    x = torch.randn(5, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    r1 = r1_penalty(d(x), x)
+    torch.testing.assert_close(r1, torch.full((5,), d.weight.square().sum().item(), dtype=torch.float64))
+    # differentiable w.r.t. D's parameters: d/dw ||w||^2 = 2w per sample
+    r1.sum().backward()
+    torch.testing.assert_close(d.weight.grad, 10 * d.weight.detach())
+
+    # quadratic D(x) = sum x^2: grad = 2x, R1 = 4 ||x||^2
+    y = torch.randn(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(r1_penalty(y.square().flatten(1).sum(1), y), 4 * y.detach().square().flatten(1).sum(1))

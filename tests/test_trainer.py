@@ -1,0 +1,281 @@
+import copy
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from conftest import tiny_unet
+from sklearn.datasets import load_digits
+
+from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler
+from diffusers_act.training import ACTConfig, ACTTrainer, consistency_function, num_timesteps, target_ema_decay
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state():
+    """Each test builds its own Accelerator (accumulation steps, precision)."""
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def make_trainer(config, accelerator=None, num_class_embeds=None, channels=3, lr=1e-3, **unet_overrides):
+    torch.manual_seed(0)
+    unet = tiny_unet(
+        num_class_embeds=num_class_embeds, in_channels=channels, out_channels=channels, **unet_overrides
+    ).train()
+    target = copy.deepcopy(unet)
+    g_opt = torch.optim.RAdam(unet.parameters(), lr=lr, betas=(0.0, 0.99))
+    discriminator = d_opt = None
+    if config.adversarial:
+        discriminator = ACTDiscriminator.from_unet_config(unet.config)
+        d_opt = torch.optim.RAdam(discriminator.parameters(), lr=lr, betas=(0.0, 0.99))
+    accelerator = accelerator or Accelerator()
+    if discriminator is not None:
+        unet, discriminator, g_opt, d_opt = accelerator.prepare(unet, discriminator, g_opt, d_opt)
+    else:
+        unet, g_opt = accelerator.prepare(unet, g_opt)
+    return ACTTrainer(unet, target, ConsistencyACTScheduler(), g_opt, config, accelerator, discriminator, d_opt)
+
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before, module):
+    after = module.state_dict()
+    return {k for k in before if not torch.equal(before[k], after[k])}
+
+
+def images(batch=4, seed=0):
+    return torch.rand(batch, 3, 8, 8, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_generator_step_touches_only_the_generator_and_discriminator_step_only_d():
+    trainer = make_trainer(ACTConfig(total_steps=10, s0=4, s1=8, gp_interval=1))
+    unet, disc = trainer.unet, trainer.discriminator
+    n_steps, _ = trainer.curriculum(0)
+    sigmas = trainer.scheduler.karras_sigmas(n_steps)
+
+    g0, d0, t0 = snapshot(unet), snapshot(disc), snapshot(trainer.target_unet)
+    logs = trainer.generator_step(images(), None, sigmas, n_steps)
+    assert changed(g0, unet) and not changed(d0, disc) and not changed(t0, trainer.target_unet)
+    assert all(p.grad is None for p in disc.parameters())
+    assert all(p.requires_grad for p in disc.parameters())  # frozen only during the generator step
+    assert logs["loss_g"] > 0 and logs["adv_weight_mean"] == pytest.approx(0.3)
+
+    g1, d1 = snapshot(unet), snapshot(disc)
+    logs = trainer.discriminator_step(images(8, seed=1), None, sigmas, n_steps, step=0)
+    assert changed(d1, disc) and not changed(g1, unet) and not changed(t0, trainer.target_unet)
+    assert all(p.grad is None for p in unet.parameters())
+    assert {"loss_d", "loss_gp", "r1"} <= set(logs)
+
+
+def test_target_moves_by_exactly_mu():
+    trainer = make_trainer(ACTConfig(adv_weight=0.0))
+    online, target = trainer.unet, trainer.target_unet
+    with torch.no_grad():
+        for p in online.parameters():
+            p.add_(torch.randn_like(p))
+    old = snapshot(target)
+    mu = 0.93
+    trainer.update_target(mu)
+    for name, p in online.named_parameters():
+        expected = torch.lerp(old[name], p.detach(), 1 - mu)
+        assert torch.equal(target.state_dict()[name], expected)
+        torch.testing.assert_close(
+            target.state_dict()[name], mu * old[name] + (1 - mu) * p.detach(), rtol=0, atol=1e-6
+        )
+    trainer.update_target(0.0)  # mu = 0: the teacher is the current weights
+    assert all(torch.equal(target.state_dict()[n], p) for n, p in online.named_parameters())
+
+
+def test_without_adversarial_weight_it_is_exactly_consistency_training():
+    """Three iterations of the trainer with lambda = 0 against plain consistency training written out here."""
+    config = ACTConfig(total_steps=3, s0=2, s1=10, mu0=0.9, adv_weight=0.0, loss_type="pseudo_huber")
+    trainer = make_trainer(config)
+    torch.manual_seed(0)
+    unet = tiny_unet().train()
+    target = copy.deepcopy(unet)
+    optimizer = torch.optim.RAdam(unet.parameters(), lr=1e-3, betas=(0.0, 0.99))
+    scheduler = ConsistencyACTScheduler()
+    c = 0.00054 * math.sqrt(3 * 8 * 8)
+
+    for step in range(3):
+        x = images(6, seed=step)
+        torch.manual_seed(1000 + step)
+        logs = trainer.train_step(x, step)
+
+        torch.manual_seed(1000 + step)
+        n_steps = num_timesteps(step, 3, 2, 10, "ct")
+        mu = target_ema_decay(n_steps, 2, 0.9)
+        sigmas = scheduler.karras_sigmas(n_steps)
+        n = torch.randint(0, n_steps - 1, (6,))
+        z = torch.randn_like(x)
+        student = consistency_function(unet, scheduler, x + sigmas[n + 1].view(-1, 1, 1, 1) * z, sigmas[n + 1])
+        with torch.no_grad():
+            teacher = consistency_function(target, scheduler, x + sigmas[n].view(-1, 1, 1, 1) * z, sigmas[n])
+        distance = torch.sqrt((student - teacher).square().flatten(1).sum(dim=1) + c**2) - c
+        loss = distance.mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        with torch.no_grad():
+            for p_target, p in zip(target.parameters(), unet.parameters(), strict=True):
+                p_target.lerp_(p, 1 - mu)
+
+        assert logs["loss_ct"] == loss.item() and logs["mu"] == mu and logs["num_timesteps"] == n_steps
+        for mine, theirs in ((trainer.unet, unet), (trainer.target_unet, target)):
+            ours, ref = mine.state_dict(), theirs.state_dict()
+            assert all(torch.equal(ours[k], ref[k]) for k in ref), f"step {step}"
+
+
+def digits(size=None):
+    data = torch.from_numpy(load_digits().images).float()[:, None] / 16 * 2 - 1
+    labels = torch.from_numpy(load_digits().target)
+    return data, labels
+
+
+def test_short_digits_run_decreases_the_consistency_loss():
+    """Consistency training (improved-CT options) on the 8x8 digits: the consistency error (L2 between f at
+    adjacent grid points) on a fixed evaluation batch with fixed noise falls; the reported loss stays finite."""
+    x, _ = digits()
+    n_steps = 20
+    config = ACTConfig(
+        total_steps=300,
+        s0=n_steps,
+        s1=n_steps,
+        num_timesteps_schedule="official",
+        mu0=0.0,
+        index_distribution="lognormal",
+        loss_weighting="inverse_delta",
+        adv_weight=0.0,
+    )
+    trainer = make_trainer(config, channels=1, lr=5e-4, block_out_channels=(16, 32), norm_num_groups=8)
+    trainer.optimizer = torch.optim.Adam(trainer.unet.parameters(), lr=5e-4)
+    scheduler, unet = trainer.scheduler, trainer.unet
+    g = torch.Generator().manual_seed(1)
+    evaluation = x[torch.randperm(len(x), generator=g)[:256]]
+    z = torch.randn(evaluation.shape, generator=g)
+    n = torch.randint(0, n_steps - 1, (256,), generator=g)
+    sigmas = scheduler.karras_sigmas(n_steps)
+
+    def ct_loss():
+        with torch.no_grad():
+            a = consistency_function(unet, scheduler, evaluation + sigmas[n + 1].view(-1, 1, 1, 1) * z, sigmas[n + 1])
+            b = consistency_function(unet, scheduler, evaluation + sigmas[n].view(-1, 1, 1, 1) * z, sigmas[n])
+        return (a - b).square().mean().item()
+
+    before = ct_loss()
+    torch.manual_seed(0)
+    for step in range(300):
+        logs = trainer.train_step(x[torch.randint(0, len(x), (32,))], step)
+        assert math.isfinite(logs["loss_ct"])
+    after = ct_loss()
+    assert after < 0.75 * before, (before, after)
+
+
+def test_short_act_run_on_digits_keeps_all_losses_finite():
+    x, labels = digits()
+    config = ACTConfig(
+        total_steps=60,
+        s0=10,
+        s1=20,
+        mu0=0.9,
+        adv_weight=0.3,
+        adv_weight_mid=0.3,
+        gp_interval=4,
+        augment=True,
+        aug_p=0.1,
+    )
+    trainer = make_trainer(config, num_class_embeds=10, channels=1)
+    torch.manual_seed(0)
+    seen = set()
+    for step in range(60):
+        idx, d_idx = torch.randint(0, len(x), (16,)), torch.randint(0, len(x), (16,))
+        logs = trainer.train_step(x[idx], step, labels[idx], x[d_idx], labels[d_idx])
+        seen |= set(logs)
+        assert all(math.isfinite(v) for v in logs.values()), logs
+        assert 0.0 <= logs["aug_p"] <= 1.0
+    assert {"loss_ct", "loss_g", "loss_d", "loss_gp", "r1", "aug_p", "mu", "num_timesteps"} <= seen
+    assert trainer.state_dict()["augment"]["p"] == logs["aug_p"]
+
+
+def test_gradient_accumulation_updates_target_once_per_optimizer_step():
+    accelerator = Accelerator(gradient_accumulation_steps=2)
+    trainer = make_trainer(ACTConfig(total_steps=10, s0=4, s1=4, gp_interval=1), accelerator)
+    g0, d0, t0 = snapshot(trainer.unet), snapshot(trainer.discriminator), snapshot(trainer.target_unet)
+    trainer.train_step(images(), 0, discriminator_images=images(8, 1))
+    assert not changed(g0, trainer.unet) and not changed(d0, trainer.discriminator)
+    assert not changed(t0, trainer.target_unet)
+    trainer.train_step(images(seed=2), 0, discriminator_images=images(8, 3))
+    assert changed(g0, trainer.unet) and changed(d0, trainer.discriminator) and changed(t0, trainer.target_unet)
+
+
+def test_bf16_autocast_on_cpu():
+    accelerator = Accelerator(mixed_precision="bf16")
+    trainer = make_trainer(ACTConfig(total_steps=10, s0=4, s1=8, gp_interval=1, augment=True, aug_p=0.5), accelerator)
+    for step in range(2):
+        logs = trainer.train_step(images(), step, discriminator_images=images(8, 1))
+        assert all(math.isfinite(v) for v in logs.values())
+    assert all(p.dtype == torch.float32 for p in trainer.unet.parameters())
+
+
+def test_trainer_state_round_trip():
+    trainer = make_trainer(ACTConfig(total_steps=10, s0=4, s1=8, gp_interval=1, augment=True, aug_p=0.5))
+    trainer.train_step(images(), 0, discriminator_images=images(8, 1))
+    state = trainer.state_dict()
+    other = make_trainer(ACTConfig(total_steps=10, s0=4, s1=8, gp_interval=1, augment=True, aug_p=0.0))
+    other.load_state_dict(state)
+    assert other.state_dict() == state and other.augment.p == state["augment"]["p"]
+
+
+def test_bad_setups_are_explained():
+    with pytest.raises(ValueError, match="needs a `discriminator`"):
+        ACTTrainer(tiny_unet(), tiny_unet(), ConsistencyACTScheduler(), None, ACTConfig(adv_weight=0.3))
+    trainer = make_trainer(ACTConfig(total_steps=10, s0=4, s1=8))
+    with pytest.raises(ValueError, match="discriminator_images"):
+        trainer.train_step(images(), 0)
+    with pytest.raises(ValueError, match="even number"):
+        trainer.train_step(images(), 0, discriminator_images=images(5))
+
+
+def test_two_processes_end_with_identical_state(tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` on CPU (gloo): same weights, target, D and p on both ranks,
+    after iterations on different data."""
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(HERE / "distributed_train_script.py"),
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=False)
+    assert rank0["world_size"] == 2
+    assert rank0["logs"]["loss_ct"] != rank1["logs"]["loss_ct"]  # the ranks did see different data
+    for key in ("unet", "target", "discriminator"):
+        assert rank0[key].keys() == rank1[key].keys()
+        assert all(torch.equal(rank0[key][k], rank1[key][k]) for k in rank0[key]), key
+    assert rank0["trainer"] == rank1["trainer"] and rank0["trainer"]["augment"]["p"] == pytest.approx(0.35)
