@@ -32,6 +32,7 @@ def test_paper_sized_discriminators(capsys):
         )
     assert count(same_width) == 14_086_913
     assert count(wide) == 17_975_041
+    assert count(ACTDiscriminator.from_unet_config(unet_from_preset("imagenet64").config)) == 53_899_009
 
 
 def test_one_logit_per_image_conditioned_on_time_and_class():

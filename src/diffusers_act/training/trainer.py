@@ -185,11 +185,15 @@ class ACTTrainer:
             logs = {"loss_ct": loss_ct.mean().item()}
             if c.adversarial:
                 weight = adversarial_weight(indices + 1, n_steps, c.adv_weight, c.adv_weight_mid).to(loss_ct)
+                # D's parameters get no gradient here; the unwrapped module keeps DDP out of this forward pass
                 discriminator = acc.unwrap_model(self.discriminator).requires_grad_(False)
-                logits = discriminator(self._augment(student), self.scheduler.precondition_noise(t_next), class_labels)
+                try:
+                    time_input = self.scheduler.precondition_noise(t_next)
+                    logits = discriminator(self._augment(student), time_input, class_labels)
+                finally:
+                    discriminator.requires_grad_(True)
                 loss_g = generator_adversarial_loss(logits.float(), c.gan_loss)
                 loss = ((1 - weight) * loss_ct + weight * loss_g).mean()
-                discriminator.requires_grad_(True)
                 logs.update(loss_g=loss_g.mean().item(), adv_weight_mean=weight.mean().item())
             else:
                 loss = loss_ct.mean()
