@@ -1,0 +1,336 @@
+"""examples/train_act/train_act.py, run in-process (and once as two processes), offline on CPU."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from accelerate.state import AcceleratorState, GradientState
+from huggingface_hub import ModelCard
+from huggingface_hub.utils import filter_repo_objects
+from safetensors.torch import load_file
+
+from diffusers_act import ACTDiscriminator, ACTPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "examples" / "train_act" / "train_act.py"
+spec = importlib.util.spec_from_file_location("train_act", SCRIPT)
+train_act = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train_act)
+
+FAST = ["--report_to", "none", "--logging_steps", "1", "--validation_steps", "1000", "--train_batch_size", "8"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state():
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def run(tmp_path, *flags, name="out"):
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    return train_act.main(["--output_dir", str(tmp_path / name), *flags])
+
+
+def read_logs(output_dir):
+    return [json.loads(line) for line in (output_dir / "logs.jsonl").read_text().splitlines()]
+
+
+def test_bare_readme_command_writes_a_usable_model(tmp_path):
+    # the README's command with only the length shortened (and the validation grid due once)
+    output = run(tmp_path, "--max_train_steps", "4", "--validation_steps", "2", "--checkpointing_steps", "2")
+    pipe = ACTPipeline.from_pretrained(output)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.unet.config.sample_size == 16 and pipe.unet.config.in_channels == 1
+    assert pipe.unet.config.num_class_embeds == 10
+    images = pipe(batch_size=3, class_labels=[1, 2, 3], generator=torch.Generator().manual_seed(0)).images
+    assert [im.size for im in images] == [(16, 16)] * 3 and images[0].mode == "L"
+    assert ACTDiscriminator.from_pretrained(output / "discriminator").config.num_class_embeds == 10
+    card = ModelCard.load(output / "README.md")
+    assert "act" in card.data.tags and card.data.library_name == "diffusers"
+    assert "ACTPipeline.from_pretrained" in card.text and "--max_train_steps 4" in card.text
+    assert PIL.Image.open(output / "samples.png").size[0] > 16
+    assert (output / "samples" / "step-0000002.png").is_file()
+    assert [c.name for c in train_act.complete_checkpoints(output)] == ["checkpoint-2", "checkpoint-4"]
+    logs = read_logs(output)
+    assert logs[-1]["step"] == 4  # logged every --logging_steps (10) and at the last iteration
+    assert {"loss_ct", "loss_g", "loss_d", "num_timesteps", "mu", "images_per_second"} <= set(logs[-1])
+    summary = json.loads((output / "training_summary.json").read_text())
+    assert summary["iterations"] == 4 and summary["num_processes"] == 1
+    assert list((output / "logs").rglob("events.out.tfevents*"))  # the default tracker, tensorboard
+
+
+def test_presets_fill_defaults_and_flags_override():
+    args = train_act.parse_args(["--preset", "cifar10", "--learning_rate", "2e-4", "--no-random_flip"])
+    assert (args.resolution, args.train_batch_size, args.max_train_steps) == (32, 80, 300_000)
+    assert (args.s0, args.s1, args.mu0, args.adv_weight, args.adv_weight_mid) == (2, 150, 0.9, 0.3, 0.3)
+    assert args.learning_rate == 2e-4 and args.discr_learning_rate == 1e-4 and args.random_flip is False
+    assert args.explicit == {"preset": "cifar10", "learning_rate": 2e-4, "random_flip": False}
+    imagenet = train_act.parse_args(["--preset", "imagenet64", "--train_data_dir", "x"])
+    assert (imagenet.adv_weight, imagenet.adv_weight_mid, imagenet.mixed_precision) == (0.6, 0.2, "fp16")
+    digits = train_act.parse_args([])
+    assert digits.preset == "digits" and digits.mu0 == 0.0 and digits.index_distribution == "lognormal"
+
+
+def checkpoint_state(path):
+    state = {f"g.{k}": v for k, v in load_file(path / "model.safetensors").items()}
+    state.update({f"d.{k}": v for k, v in load_file(path / "model_1.safetensors").items()})
+    for i, name in enumerate(("target", "trainer", "ema")):
+        obj = torch.load(path / f"custom_checkpoint_{i}.pkl", weights_only=False)
+        if name == "trainer":
+            state["aug"] = obj["augment"]
+        elif name == "target":
+            state.update({f"t.{k}": v for k, v in obj.items()})
+        else:
+            state.update({f"e.{i}": v for i, v in enumerate(obj["shadow_params"])})
+    return state
+
+
+def test_resume_is_exact(tmp_path, monkeypatch):
+    flags = [
+        *FAST,
+        "--max_train_steps",
+        "4",
+        "--checkpointing_steps",
+        "2",
+        "--use_augment",
+        "--gp_interval",
+        "1",
+        "--aug_target",
+        "0",
+    ]
+    straight = run(tmp_path, *flags, name="straight")
+
+    original = train_act.ACTTrainer.train_step
+
+    def interrupted(self, images, step, *args, **kwargs):
+        if step == 2:
+            raise KeyboardInterrupt("simulated kill after checkpoint-2")
+        return original(self, images, step, *args, **kwargs)
+
+    monkeypatch.setattr(train_act.ACTTrainer, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, *flags, name="resumed")
+    monkeypatch.setattr(train_act.ACTTrainer, "train_step", original)
+    resumed = run(tmp_path, *flags, "--resume_from_checkpoint", "latest", name="resumed")
+
+    a, b = checkpoint_state(straight / "checkpoint-4"), checkpoint_state(resumed / "checkpoint-4")
+    assert a["aug"] == b["aug"] and a["aug"]["p"] > 0
+    assert a.keys() == b.keys()
+    for key in a:
+        if key != "aug":
+            torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7, msg=key)
+    assert [e["step"] for e in read_logs(resumed)] == [1, 2, 3, 4]
+    assert read_logs(resumed)[-1]["loss_ct"] == pytest.approx(read_logs(straight)[-1]["loss_ct"], rel=1e-5)
+
+
+def test_checkpoint_limit_and_interrupted_writes(tmp_path, monkeypatch):
+    output = run(
+        tmp_path,
+        *FAST,
+        "--max_train_steps",
+        "6",
+        "--checkpointing_steps",
+        "2",
+        "--checkpoints_total_limit",
+        "2",
+        "--adv_weight",
+        "0",
+    )
+    assert [c.name for c in train_act.complete_checkpoints(output)] == ["checkpoint-4", "checkpoint-6"]
+
+    # a write killed half-way (before the final rename) leaves a hidden partial folder that `latest` ignores
+    real_replace = train_act.os.replace
+
+    def crash_on_second(src, dst):
+        if str(dst).endswith("checkpoint-4"):
+            raise KeyboardInterrupt("killed while writing checkpoint-4")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(train_act.os, "replace", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run(
+            tmp_path, *FAST, "--max_train_steps", "6", "--checkpointing_steps", "2", "--adv_weight", "0", name="killed"
+        )
+    killed = tmp_path / "killed"
+    assert (killed / ".checkpoint-4.tmp").is_dir()
+    (killed / "checkpoint-9").mkdir()  # a folder with a checkpoint name but no state file is not complete either
+    args = train_act.parse_args(["--output_dir", str(killed), "--resume_from_checkpoint", "latest"])
+    assert train_act.resolve_resume(args).name == "checkpoint-2"
+
+
+def test_push_to_hub_uploads_the_model_without_checkpoints(tmp_path, monkeypatch):
+    calls = {}
+
+    class Repo:
+        repo_id = "someone/act-digits"
+
+    def fake_create_repo(repo_id, **kwargs):
+        calls["create_repo"] = (repo_id, kwargs)
+        return Repo()
+
+    def fake_upload_folder(**kwargs):
+        calls["upload_folder"] = kwargs
+        folder = Path(kwargs["folder_path"])
+        calls["files"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+    monkeypatch.setattr(train_act, "create_repo", fake_create_repo)
+    monkeypatch.setattr(train_act, "upload_folder", fake_upload_folder)
+    output = run(
+        tmp_path,
+        *FAST,
+        "--max_train_steps",
+        "2",
+        "--checkpointing_steps",
+        "1",
+        "--push_to_hub",
+        "--hub_model_id",
+        "someone/act-digits",
+        "--hub_private_repo",
+    )
+    assert calls["create_repo"][0] == "someone/act-digits" and calls["create_repo"][1]["private"] is True
+    upload = calls["upload_folder"]
+    assert upload["repo_id"] == "someone/act-digits" and Path(upload["folder_path"]) == output
+    # what upload_folder would send, by huggingface_hub's own pattern filter
+    uploaded = set(filter_repo_objects(calls["files"], ignore_patterns=upload["ignore_patterns"]))
+    assert {
+        "model_index.json",
+        "unet/diffusion_pytorch_model.safetensors",
+        "README.md",
+        "samples.png",
+        "discriminator/diffusion_pytorch_model.safetensors",
+        "scheduler/scheduler_config.json",
+    } <= uploaded
+    assert any(f.startswith("checkpoint-") for f in calls["files"])  # on disk...
+    assert not any("checkpoint" in f or f.startswith("logs") for f in uploaded)  # ...but not uploaded
+    card = ModelCard.load(output / "README.md")
+    assert 'ACTPipeline.from_pretrained("someone/act-digits")' in card.text
+
+
+def test_failed_upload_keeps_the_output_and_says_how_to_retry(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(train_act, "create_repo", broken)
+    with pytest.raises(RuntimeError, match="intact") as error:
+        run(tmp_path, *FAST, "--max_train_steps", "1", "--adv_weight", "0", "--push_to_hub", "--hub_model_id", "a/b")
+    assert "upload_folder" in str(error.value)
+    assert (tmp_path / "out" / "model_index.json").is_file()
+    ACTPipeline.from_pretrained(tmp_path / "out")
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    output = run(tmp_path, *FAST, "--max_train_steps", "3", "--mixed_precision", "bf16", "--gp_interval", "1")
+    for entry in read_logs(output):
+        assert all(np.isfinite(v) for v in entry.values())
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    original = train_act.ACTTrainer.train_step
+
+    def poisoned(self, images, step, *args, **kwargs):
+        logs = original(self, images, step, *args, **kwargs)
+        return {**logs, "loss_ct": float("nan")} if step == 2 else logs
+
+    monkeypatch.setattr(train_act.ACTTrainer, "train_step", poisoned)
+    with pytest.raises(train_act.NonFiniteLossError, match="checkpoint-2"):
+        run(tmp_path, *FAST, "--max_train_steps", "5", "--checkpointing_steps", "2", "--adv_weight", "0")
+    output = tmp_path / "out"
+    assert [c.name for c in train_act.complete_checkpoints(output)] == ["checkpoint-2"]
+    assert not (output / "model_index.json").exists()
+
+
+def make_image_folder(root, bad=False):
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            PIL.Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
+    if bad:
+        (root / "dogs" / "broken.png").write_bytes(b"this is not a png")
+    return root
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--dataset_name", "no-such-user/no-such-dataset"], r"--train_data_dir"),
+        (["--image_column", "pixels"], r"its columns are \['image', 'label'\]"),
+        (["--label_column", "digit"], r"its columns are \['image', 'label'\]"),
+        (["--resolution", "18"], r"multiple of 4 \(e.g. 16 or 20\)"),
+        (["--resume_from_checkpoint", "/no/such/checkpoint-3"], "not a complete checkpoint"),
+        (["--train_data_dir", "/no/such/folder"], "is not a folder"),
+    ],
+)
+def test_bad_input_is_explained(tmp_path, flags, message):
+    with pytest.raises(ValueError, match=message):
+        run(tmp_path, *FAST, "--max_train_steps", "1", *flags)
+
+
+def test_corrupt_image_is_named(tmp_path):
+    folder = make_image_folder(tmp_path / "images", bad=True)
+    with pytest.raises(ValueError, match="broken.png"):
+        run(
+            tmp_path,
+            *FAST,
+            "--max_train_steps",
+            "3",
+            "--train_data_dir",
+            str(folder),
+            "--train_batch_size",
+            "6",
+            "--adv_weight",
+            "0",
+        )
+
+
+def test_two_processes_on_an_image_folder_end_identical(tmp_path):
+    folder = make_image_folder(tmp_path / "images")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(SCRIPT),
+        "--train_data_dir",
+        str(folder),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--max_train_steps",
+        "3",
+        "--train_batch_size",
+        "2",
+        "--report_to",
+        "none",
+        "--use_augment",
+        "--gp_interval",
+        "1",
+        "--aug_target",
+        "0",
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["iterations"] == 3
+    rank0, rank1 = summary["process_fingerprints"]
+    assert rank0 == rank1 and rank0[-1] == pytest.approx(0.15)  # weights of G, target, D and the augmentation p
+    ACTPipeline.from_pretrained(tmp_path / "out")
