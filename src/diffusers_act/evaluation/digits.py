@@ -1,0 +1,85 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""scikit-learn's bundled 8x8 handwritten digits as a small real dataset, and a classifier whose features give a
+digits-specific FID (Inception features mean little on 16x16 grey digits)."""
+
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DIGITS_TRAIN_SIZE = 1347  # the first 1,347 of the 1,797 images; the last 450 are held out
+
+
+def digits_pil_images() -> tuple[list[PIL.Image.Image], list[int]]:
+    """The 1,797 digits as 8x8 grey PIL images (0-16 scaled to 0-255) and their labels, in scikit-learn's order."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = [PIL.Image.fromarray((img * 255 / 16).round().astype(np.uint8), mode="L") for img in digits.images]
+    return images, digits.target.tolist()
+
+
+def digits_tensors(resolution: int = 16, split: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    The digits resized (bicubic, as the training script does) to `resolution`, in `[0, 1]`, shape `(N, 1, R, R)`,
+    with labels. `split`: `"train"` (first 1,347), `"test"` (last 450) or `"all"`.
+    """
+    images, labels = digits_pil_images()
+    selection = {"train": slice(0, DIGITS_TRAIN_SIZE), "test": slice(DIGITS_TRAIN_SIZE, None), "all": slice(None)}
+    if split not in selection:
+        raise ValueError(f"`split` must be 'train', 'test' or 'all', got {split!r}.")
+    images, labels = images[selection[split]], labels[selection[split]]
+    arrays = [np.asarray(im.resize((resolution, resolution), PIL.Image.BICUBIC), np.float32) for im in images]
+    return torch.from_numpy(np.stack(arrays))[:, None] / 255, torch.tensor(labels)
+
+
+class DigitsClassifier(nn.Module):
+    """A small CNN for digit images in `[0, 1]`: 64-d features (`forward`) and class probabilities."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.SiLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+        self.head = nn.Linear(64, 10)
+        self.num_features = 64
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images * 2 - 1)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self(images))
+
+    def class_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits(images).softmax(dim=1)
+
+
+def train_digits_classifier(
+    resolution: int = 16, seed: int = 0, epochs: int = 80, batch_size: int = 64
+) -> tuple[DigitsClassifier, float]:
+    """
+    Trains a [`DigitsClassifier`] on the training split (random 1-pixel shifts as augmentation) with a fixed seed,
+    without touching the global random state. Returns the model (in eval mode) and its held-out test accuracy.
+    """
+    train_x, train_y = digits_tensors(resolution, "train")
+    test_x, test_y = digits_tensors(resolution, "test")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DigitsClassifier()
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(train_x)).split(batch_size):
+                shift = torch.randint(-1, 2, (2,)).tolist()
+                x = torch.roll(train_x[idx], shifts=shift, dims=(2, 3))
+                loss = F.cross_entropy(model.logits(x), train_y[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    model.eval().requires_grad_(False)
+    with torch.no_grad():
+        accuracy = (model.logits(test_x).argmax(1) == test_y).float().mean().item()
+    return model, accuracy
