@@ -140,7 +140,9 @@ def test_digits_split_and_classifier():
     assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is untouched
     assert accuracy > 0.8
     again, _ = train_digits_classifier(epochs=10)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True)
+    )
     assert extract_features(model, test_x[:5]).shape == (5, 64)
 
 

@@ -12,6 +12,7 @@ This script is glue: arguments, data, accelerate, checkpoints, logging and the H
 
 import argparse
 import copy
+import dataclasses
 import io
 import json
 import logging
@@ -99,6 +100,7 @@ DEFAULTS = {
     "target_ema_schedule": "ct",
     "index_distribution": "uniform",
     "loss_weighting": "none",
+    "normalize_loss_weight": False,
     "adv_weight": 0.3,
     "adv_weight_mid": None,
     "gan_loss": "non_saturating",
@@ -109,6 +111,11 @@ DEFAULTS = {
     "aug_target": 0.55,
     "aug_rate": 0.05,
     "aug_ema": 0.93,
+    "fid_steps": None,
+    "fid_num_samples": 1000,
+    "fid_feature_extractor": "inception",
+    "fid_reference_stats": None,
+    "inception_weights": None,
 }
 
 
@@ -168,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--target_ema_schedule", choices=["ct", "official"])
     act.add_argument("--index_distribution", choices=["uniform", "lognormal"])
     act.add_argument("--loss_weighting", choices=["none", "inverse_delta"])
+    act.add_argument(
+        "--normalize_loss_weight",
+        action=flag,
+        help="divide the consistency weight by its mean over n (keeps lambda's paper scale)",
+    )
     act.add_argument("--adv_weight", type=float, help="w; 0 trains plain consistency training")
     act.add_argument("--adv_weight_mid", type=float, help="w_mid (defaults to w: a constant weight)")
     act.add_argument("--gan_loss", choices=["non_saturating", "saturating"])
@@ -178,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--aug_target", type=float)
     act.add_argument("--aug_rate", type=float)
     act.add_argument("--aug_ema", type=float)
+    ev = p.add_argument_group("evaluation")
+    ev.add_argument("--fid_steps", type=int, help="compute FID (and precision/recall) every N iterations")
+    ev.add_argument("--fid_num_samples", type=int, help="1-step samples per evaluation (default 1000)")
+    ev.add_argument(
+        "--fid_feature_extractor",
+        choices=["inception", "digits"],
+        help="Inception-v3 (the metrics extra) or a digits classifier (the digits preset's default)",
+    )
+    ev.add_argument("--fid_reference_stats", help="an .npz with mu/sigma to compare against instead of the data")
+    ev.add_argument("--inception_weights", help="a local Inception weights file, for machines without internet")
     log = p.add_argument_group("checkpoints, logging, Hub")
     log.add_argument("--checkpointing_steps", type=int)
     log.add_argument("--checkpoints_total_limit", type=int)
@@ -453,7 +475,14 @@ def write_model_card(args, output_dir: Path, num_params: int, final_n: int, metr
     flags = "\n".join(f"- `--{k} {v}`" for k, v in sorted(args.explicit.items())) or "- (none: preset defaults)"
     conditional = "class-conditional" if args.class_conditional else "unconditional"
     call = "pipe(batch_size=4, class_labels=[0, 1, 2, 3])" if args.class_conditional else "pipe(batch_size=4)"
-    fid = "".join(f"\n- {name}: {value:.3f}" for name, value in (metrics or {}).items()) or " not measured."
+    if metrics:
+        evaluation = (
+            f"Measured at the end of training on {args.fid_num_samples} one-step samples against the training "
+            f"images, with {args.fid_feature_extractor} features:\n\n"
+            + "\n".join(f"- {name}: {value:.4g}" for name, value in metrics.items())
+        )
+    else:
+        evaluation = "Not measured (train with `--fid_steps`, or run `scripts/evaluate.py`)."
     repo = args.hub_model_id or "path/to/this/folder"
     content = f"""---
 {card_data.to_yaml()}
@@ -496,7 +525,7 @@ The discriminator is in `discriminator/` (for fine-tuning); sampling does not ne
 
 ## Evaluation
 
-FID:{fid}
+{evaluation}
 """
     ModelCard(content).save(output_dir / "README.md")
 
@@ -520,6 +549,57 @@ def push_to_hub(args, output_dir: Path) -> str:
             f"repo_id={repo_id!r}, folder_path={str(output_dir)!r}, ignore_patterns={ignore!r})"
         ) from error
     return repo_id
+
+
+class SampleEvaluator:
+    """FID (with precision/recall, the Inception Score or the digits label metrics when available) of 1-step
+    samples against the training images or reference statistics, for `--fid_steps`."""
+
+    def __init__(self, args, dataset, device):
+        from diffusers_act.evaluation import (
+            FeatureStatistics,
+            InceptionV3Features,
+            extract_features,
+            train_digits_classifier,
+        )
+
+        self.args, self.device = args, device
+        if args.fid_feature_extractor == "digits":
+            self.extractor, accuracy = train_digits_classifier(args.resolution, seed=args.seed)
+            logger.info(f"Digits classifier for FID: {accuracy:.1%} held-out accuracy")
+        else:
+            self.extractor = InceptionV3Features(args.inception_weights)
+        self.extractor.to(device)
+        if args.fid_reference_stats:
+            self.reference = FeatureStatistics.load(args.fid_reference_stats)
+        else:
+            count = min(len(dataset), 50_000)
+            images = torch.stack([dataset[i]["pixel_values"] for i in range(count)]) / 2 + 0.5
+            self.reference = extract_features(self.extractor, images, device=device)
+        if isinstance(self.reference, torch.Tensor):
+            self.reference_stats = FeatureStatistics.from_features(self.reference)
+
+    def __call__(self, unet, scheduler) -> dict[str, float]:
+        from diffusers_act.evaluation import (
+            FeatureStatistics,
+            extract_features,
+            frechet_distance,
+            generate_samples,
+            label_metrics,
+            precision_recall,
+        )
+
+        pipe = ACTPipeline(unet=unet, scheduler=scheduler)
+        images, labels = generate_samples(pipe, self.args.fid_num_samples, seed=self.args.seed, progress=False)
+        features = extract_features(self.extractor, images, device=self.device)
+        if isinstance(self.reference, torch.Tensor):
+            results = {"fid": frechet_distance(FeatureStatistics.from_features(features), self.reference_stats)}
+            results["precision"], results["recall"] = precision_recall(self.reference.to(features), features)
+        else:
+            results = {"fid": frechet_distance(FeatureStatistics.from_features(features), self.reference)}
+        if self.args.fid_feature_extractor == "digits":
+            results.update(label_metrics(self.extractor, images.to(self.device), labels))
+        return results
 
 
 class NonFiniteLossError(RuntimeError):
@@ -555,6 +635,9 @@ def main(argv=None) -> Path:
     channels = channels or UNet2DModel.load_config(args.model_config_name_or_path).get("in_channels", 3)
     num_classes = count_classes(dataset, args.label_column) if args.class_conditional else None
     dataset = dataset.with_transform(make_transform(args, channels))
+    evaluator = None
+    if args.fid_steps and accelerator.is_main_process:
+        evaluator = SampleEvaluator(args, dataset, accelerator.device)
     adversarial = args.adv_weight > 0
     loader_batch = args.train_batch_size * (2 if adversarial else 1)  # ACT: B for G, B for D (B/2 fake, B/2 real)
     if len(dataset) < loader_batch:
@@ -615,28 +698,9 @@ def main(argv=None) -> Path:
     if ema is not None:
         ema.to(accelerator.device)
 
-    config = ACTConfig(
-        total_steps=args.max_train_steps,
-        s0=args.s0,
-        s1=args.s1,
-        num_timesteps_schedule=args.num_timesteps_schedule,
-        mu0=args.mu0,
-        target_ema_schedule=args.target_ema_schedule,
-        index_distribution=args.index_distribution,
-        loss_weighting=args.loss_weighting,
-        loss_type=args.loss_type,
-        huber_c=args.huber_c,
-        adv_weight=args.adv_weight,
-        adv_weight_mid=args.adv_weight_mid,
-        gan_loss=args.gan_loss,
-        gp_weight=args.gp_weight,
-        gp_interval=args.gp_interval,
-        gp_lazy=args.gp_lazy,
-        augment=args.use_augment,
-        aug_target=args.aug_target,
-        aug_rate=args.aug_rate,
-        aug_ema=args.aug_ema,
-    )
+    # every ACTConfig field that has a flag of the same name comes from the flag
+    shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(ACTConfig) if f.name in vars(args)}
+    config = ACTConfig(**shared, total_steps=args.max_train_steps, augment=args.use_augment)
     trainer = ACTTrainer(unet, target_unet, scheduler, g_opt, config, accelerator, discriminator, d_opt)
     # everything that is training state goes into accelerate's checkpoints
     for obj in (target_unet, trainer, ema):
@@ -674,6 +738,7 @@ def main(argv=None) -> Path:
         f"{sum(p.numel() for p in target_unet.parameters()) / 1e6:.2f}M generator parameters"
     )
 
+    metrics = None  # the last evaluation, for the model card
     progress = tqdm(
         total=max_steps,
         initial=global_step,
@@ -731,6 +796,14 @@ def main(argv=None) -> Path:
                 (output_dir / "samples").mkdir(exist_ok=True)
                 grid.save(output_dir / "samples" / f"step-{global_step:07d}.png")
                 log_grid(accelerator, grid, global_step)
+            if args.fid_steps and (global_step % args.fid_steps == 0 or global_step == max_steps):
+                if accelerator.is_main_process:
+                    metrics = evaluator(sampled_unet(accelerator, unet, target_unet, ema), scheduler)
+                    logger.info(f"Iteration {global_step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+                    accelerator.log(metrics, step=global_step)
+                    with open(output_dir / "logs.jsonl", "a") as f:
+                        f.write(json.dumps({"step": global_step, **metrics}) + "\n")
+                accelerator.wait_for_everyone()
             if global_step >= max_steps:
                 break
         if global_step >= max_steps:
@@ -756,7 +829,7 @@ def main(argv=None) -> Path:
         if adversarial:
             accelerator.unwrap_model(discriminator).save_pretrained(output_dir / "discriminator")
         sample_grid(final_unet, scheduler, args, num_classes).save(output_dir / "samples.png")
-        write_model_card(args, output_dir, sum(p.numel() for p in final_unet.parameters()), final_n)
+        write_model_card(args, output_dir, sum(p.numel() for p in final_unet.parameters()), final_n, metrics)
         logger.info(f"Saved the pipeline to {output_dir}")
         if args.push_to_hub:
             repo_id = push_to_hub(args, output_dir)

@@ -119,6 +119,7 @@ TRAINING_PRESETS: dict[str, dict] = {
         "ema_decay": 0.999,
         "checkpointing_steps": 500,
         "validation_steps": 500,
+        "fid_feature_extractor": "digits",
     },
 }
 

@@ -1,6 +1,13 @@
 """Sample-quality evaluation: FID, Inception Score, improved precision/recall, on any feature extractor."""
 
-from .digits import DIGITS_TRAIN_SIZE, DigitsClassifier, digits_pil_images, digits_tensors, train_digits_classifier
+from .digits import (
+    DIGITS_TRAIN_SIZE,
+    DigitsClassifier,
+    digits_pil_images,
+    digits_tensors,
+    label_metrics,
+    train_digits_classifier,
+)
 from .evaluate import compute_metrics, generate_samples, load_images
 from .features import InceptionV3Features, extract_features
 from .metrics import FeatureStatistics, frechet_distance, inception_score, precision_recall
@@ -17,6 +24,7 @@ __all__ = [
     "frechet_distance",
     "generate_samples",
     "inception_score",
+    "label_metrics",
     "load_images",
     "precision_recall",
     "train_digits_classifier",

@@ -83,3 +83,20 @@ def train_digits_classifier(
     with torch.no_grad():
         accuracy = (model.logits(test_x).argmax(1) == test_y).float().mean().item()
     return model, accuracy
+
+
+@torch.no_grad()
+def label_metrics(classifier: DigitsClassifier, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+    """
+    What the classifier sees in generated digits. `label_coverage`: the effective number of predicted classes
+    (exp of the entropy of the predicted-label histogram) over 10; 1.0 when every digit is equally frequent, 0.1 for
+    a single digit (mode collapse). `class_accuracy` (with the conditioning `labels`): the share of samples
+    classified as the digit they were asked for.
+    """
+    predicted = torch.cat([classifier.logits(chunk.float()).argmax(1) for chunk in images.split(512)])
+    share = torch.bincount(predicted, minlength=10).double() / len(predicted)
+    entropy = -(share[share > 0] * share[share > 0].log()).sum()
+    results = {"label_coverage": entropy.exp().item() / 10}
+    if labels is not None:
+        results["class_accuracy"] = (predicted == labels.to(predicted.device)).double().mean().item()
+    return results

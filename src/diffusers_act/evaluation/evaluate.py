@@ -46,8 +46,13 @@ def generate_samples(
             else:
                 batch_labels = torch.randint(0, num_classes, (n,), generator=generator)
             labels.append(batch_labels)
-        out = pipe(batch_size=n, class_labels=batch_labels, num_inference_steps=num_inference_steps,
-                   generator=generator, output_type="pt").images
+        out = pipe(
+            batch_size=n,
+            class_labels=batch_labels,
+            num_inference_steps=num_inference_steps,
+            generator=generator,
+            output_type="pt",
+        ).images
         images.append(out.float().cpu())
     return torch.cat(images), (torch.cat(labels) if labels else None)
 

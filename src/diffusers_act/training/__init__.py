@@ -4,6 +4,7 @@ from .augmentation import AugmentController, DifferentiableAugment
 from .curricula import (
     adversarial_weight,
     consistency_loss_weight,
+    expected_consistency_loss_weight,
     lognormal_index_probabilities,
     num_timesteps,
     sample_timestep_indices,
@@ -33,6 +34,7 @@ __all__ = [
     "consistency_function",
     "consistency_loss_weight",
     "default_huber_c",
+    "expected_consistency_loss_weight",
     "discriminator_adversarial_loss",
     "generator_adversarial_loss",
     "lognormal_index_probabilities",

@@ -122,3 +122,19 @@ def consistency_loss_weight(sigmas: torch.Tensor, indices: torch.Tensor, weighti
     if weighting == "inverse_delta":
         return 1.0 / (sigmas[indices + 1] - sigmas[indices])
     raise ValueError(f"Unknown consistency-loss weighting {weighting!r}; choose one of {LOSS_WEIGHTINGS}.")
+
+
+def expected_consistency_loss_weight(
+    sigmas: torch.Tensor, weighting: str, distribution: str = "uniform", p_mean: float = -1.1, p_std: float = 2.0
+) -> float:
+    """
+    E_n[weight(n)] under the index distribution. Dividing the weights by it keeps the consistency loss on the scale
+    of the unweighted loss, against which the paper tuned the adversarial weight lambda.
+    """
+    num_pairs = sigmas.shape[0] - 1
+    if distribution == "uniform":
+        probs = torch.full((num_pairs,), 1 / num_pairs, dtype=torch.float64)
+    else:
+        probs = lognormal_index_probabilities(sigmas, p_mean, p_std)
+    weights = consistency_loss_weight(sigmas.double().cpu(), torch.arange(num_pairs), weighting)
+    return float((probs * weights).sum())

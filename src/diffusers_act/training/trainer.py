@@ -12,6 +12,7 @@ from .augmentation import AugmentController, DifferentiableAugment
 from .curricula import (
     adversarial_weight,
     consistency_loss_weight,
+    expected_consistency_loss_weight,
     num_timesteps,
     sample_timestep_indices,
     target_ema_decay,
@@ -38,6 +39,9 @@ class ACTConfig:
             makes the teacher the current weights.
         index_distribution, p_mean, p_std: how n is drawn: `"uniform"` (paper) or `"lognormal"` (improved CT).
         loss_weighting: `"none"` (paper) or `"inverse_delta"`, 1 / (t_{n+1} - t_n) (improved CT).
+        normalize_loss_weight: divide the consistency weight by its mean over n, so that the weighted loss keeps
+            the scale of the unweighted one that lambda was tuned against (the mean of 1 / (t_{n+1} - t_n) grows
+            from about 8 at N = 11 to 141 at N = 161 under the log-normal n).
         loss_type, huber_c: the distance d (`"l2"`, `"pseudo_huber"`, `"lpips"`) and the pseudo-Huber c
             (None: 0.00054 sqrt(C H W)).
         adv_weight, adv_weight_mid: w and w_mid of lambda_N(m); `adv_weight = 0` is plain consistency training (no
@@ -59,6 +63,7 @@ class ACTConfig:
     p_mean: float = -1.1
     p_std: float = 2.0
     loss_weighting: str = "none"
+    normalize_loss_weight: bool = False
     loss_type: str = "pseudo_huber"
     huber_c: float | None = None
     adv_weight: float = 0.3
@@ -179,9 +184,12 @@ class ACTTrainer:
                 target = consistency_function(
                     self.target_unet, self.scheduler, images + t_cur.view(-1, 1, 1, 1) * noise, t_cur, class_labels
                 )
-            loss_ct = self.distance(student.float(), target.float()) * consistency_loss_weight(
-                sigmas, indices, c.loss_weighting
-            )
+            weight_ct = consistency_loss_weight(sigmas, indices, c.loss_weighting)
+            if c.normalize_loss_weight:
+                weight_ct = weight_ct / expected_consistency_loss_weight(
+                    sigmas, c.loss_weighting, c.index_distribution, c.p_mean, c.p_std
+                )
+            loss_ct = self.distance(student.float(), target.float()) * weight_ct
             logs = {"loss_ct": loss_ct.mean().item()}
             if c.adversarial:
                 weight = adversarial_weight(indices + 1, n_steps, c.adv_weight, c.adv_weight_mid).to(loss_ct)
