@@ -33,3 +33,24 @@ def test_bench_sampling_quick(tmp_path):
         images_per_s, ratio = (float(cell) for cell in row.split("|")[3:5])
         assert images_per_s > 0 and ratio > 0
     assert re.search(r"\| bare UNet loop \| [\d.]+ \| 1\.000 \|", rows[0])
+
+
+def test_bench_throughput_quick(tmp_path):
+    import bench_throughput
+
+    output = tmp_path / "bench.md"
+    bench_throughput.main(["--quick", "--output", str(output)])
+    rows = [line.split("|")[1:-1] for line in output.read_text().splitlines() if line.startswith("| cifar10 |")]
+    steps = [(r[1].strip(), r[2].strip()) for r in rows]
+    assert steps == [
+        ("CT", "fp32"),
+        ("CT", "bf16"),
+        ("ACT", "fp32"),
+        ("ACT", "bf16"),
+        ("1-step sampling", "float32"),
+        ("1-step sampling", "bfloat16"),
+    ]
+    for row in rows[:4]:
+        assert float(row[3]) > 0 and float(row[5]) > 0 and row[6].strip().endswith("%")
+    # an ACT iteration does more work than a CT one
+    assert float(rows[2][5]) > float(rows[0][5])

@@ -100,3 +100,15 @@ def test_consistency_loss_weight():
     torch.testing.assert_close(weight, expected)
     with pytest.raises(ValueError, match="Unknown consistency-loss weighting"):
         consistency_loss_weight(sigmas, n, "snr")
+
+
+def test_expected_consistency_loss_weight():
+    from diffusers_act.training import expected_consistency_loss_weight
+
+    sigmas = ConsistencyACTScheduler().karras_sigmas(6, dtype=torch.float64)
+    deltas = sigmas[1:] - sigmas[:-1]
+    assert expected_consistency_loss_weight(sigmas, "none") == pytest.approx(1.0)
+    assert expected_consistency_loss_weight(sigmas, "inverse_delta") == pytest.approx((1 / deltas).mean().item())
+    probs = lognormal_index_probabilities(sigmas)
+    expected = (probs * (1 / deltas)).sum().item()
+    assert expected_consistency_loss_weight(sigmas, "inverse_delta", "lognormal") == pytest.approx(expected)

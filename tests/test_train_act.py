@@ -334,3 +334,13 @@ def test_two_processes_on_an_image_folder_end_identical(tmp_path):
     rank0, rank1 = summary["process_fingerprints"]
     assert rank0 == rank1 and rank0[-1] == pytest.approx(0.15)  # weights of G, target, D and the augmentation p
     ACTPipeline.from_pretrained(tmp_path / "out")
+
+
+def test_fid_during_training_is_logged_and_in_the_model_card(tmp_path):
+    output = run(
+        tmp_path, *FAST, "--max_train_steps", "2", "--fid_steps", "1", "--fid_num_samples", "16", "--adv_weight", "0"
+    )
+    evals = [entry for entry in read_logs(output) if "fid" in entry]
+    assert [e["step"] for e in evals] == [1, 2]
+    assert {"fid", "precision", "recall", "label_coverage", "class_accuracy"} <= set(evals[-1])
+    assert f"fid: {evals[-1]['fid']:.4g}" in ModelCard.load(output / "README.md").text

@@ -279,3 +279,25 @@ def test_two_processes_end_with_identical_state(tmp_path):
         assert rank0[key].keys() == rank1[key].keys()
         assert all(torch.equal(rank0[key][k], rank1[key][k]) for k in rank0[key]), key
     assert rank0["trainer"] == rank1["trainer"] and rank0["trainer"]["augment"]["p"] == pytest.approx(0.35)
+
+
+def test_normalised_loss_weight_divides_by_its_mean():
+    from diffusers_act.training import expected_consistency_loss_weight
+
+    common = dict(
+        total_steps=10,
+        s0=8,
+        s1=8,
+        num_timesteps_schedule="official",
+        adv_weight=0.0,
+        index_distribution="lognormal",
+        loss_weighting="inverse_delta",
+    )
+    plain = make_trainer(ACTConfig(**common))
+    normalised = make_trainer(ACTConfig(**common, normalize_loss_weight=True))
+    torch.manual_seed(0)
+    a = plain.train_step(images(), 0)["loss_ct"]
+    torch.manual_seed(0)
+    b = normalised.train_step(images(), 0)["loss_ct"]
+    mean_weight = expected_consistency_loss_weight(plain.scheduler.karras_sigmas(8), "inverse_delta", "lognormal")
+    assert b == pytest.approx(a / mean_weight, rel=1e-5)

@@ -1,0 +1,134 @@
+#!/usr/bin/env python
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""Measure sample quality: FID, Inception Score and improved precision/recall of a pipeline or a set of images.
+
+    # 50k one-step samples of a saved pipeline against CIFAR-10's training set (Inception: the metrics extra)
+    python scripts/evaluate.py --pipeline your-name/act-cifar10 --reference cifar10 --reference_column img
+
+    # ImageNet 64 against the guided-diffusion reference batch (its precomputed mu / sigma)
+    python scripts/evaluate.py --pipeline act-imagenet64 --reference VIRTUAL_imagenet64_labeled.npz
+
+    # images you already have, digits-classifier features, offline
+    python scripts/evaluate.py --samples samples.npz --reference digits --feature_extractor digits
+
+Results are printed and written as JSON (`--output`).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from diffusers_act import ACTPipeline
+from diffusers_act.evaluation import (
+    FeatureStatistics,
+    InceptionV3Features,
+    compute_metrics,
+    digits_tensors,
+    extract_features,
+    generate_samples,
+    label_metrics,
+    load_images,
+    train_digits_classifier,
+)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pipeline", help="a saved ACTPipeline: local folder or Hub id")
+    source.add_argument("--samples", help="a folder of images or an .npz with arr_0 (N, H, W, C) uint8")
+    p.add_argument("--num_samples", type=int, default=50_000)
+    p.add_argument("--batch_size", type=int, default=256)
+    p.add_argument("--num_inference_steps", type=int, default=1)
+    p.add_argument("--class_labels", choices=["balanced", "random"], default="balanced")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save_samples", help="write the generated samples to this .npz (arr_0, uint8 NHWC)")
+    p.add_argument(
+        "--reference",
+        required=True,
+        help="'digits', a folder of images, an .npz of images (arr_0) or of statistics (mu, sigma), or a datasets "
+        "Hub dataset name",
+    )
+    p.add_argument("--reference_split", default="train")
+    p.add_argument("--reference_column", default="image")
+    p.add_argument("--save_reference_stats", help="write the reference's feature statistics to this .npz")
+    p.add_argument("--feature_extractor", choices=["inception", "digits"], default="inception")
+    p.add_argument("--inception_weights", help="a local Inception weights file (no download)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--output", default="metrics.json")
+    return p.parse_args(argv)
+
+
+def load_reference(args, resolution: int) -> torch.Tensor | FeatureStatistics:
+    spec = args.reference
+    if spec == "digits":
+        return digits_tensors(resolution, "train")[0]
+    path = Path(spec)
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            has_stats = "mu" in data.files and "sigma" in data.files
+        return FeatureStatistics.load(path) if has_stats else load_images(path)
+    if path.is_dir():
+        return load_images(path)
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(spec, split=args.reference_split)
+    except Exception as error:
+        raise ValueError(
+            f"--reference {spec!r} is not 'digits', an .npz, a folder, or a loadable dataset ({error})."
+        ) from error
+    if args.reference_column not in dataset.column_names:
+        raise ValueError(f"--reference_column {args.reference_column!r} is not in {dataset.column_names}.")
+    arrays = np.stack([np.asarray(im) for im in dataset[args.reference_column]])
+    arrays = arrays[..., None] if arrays.ndim == 3 else arrays
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 255
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    labels = None
+    if args.pipeline:
+        pipe = ACTPipeline.from_pretrained(args.pipeline).to(args.device)
+        images, labels = generate_samples(
+            pipe, args.num_samples, args.batch_size, args.num_inference_steps, args.class_labels, args.seed
+        )
+        if args.save_samples:
+            np.savez(args.save_samples, arr_0=(images * 255).round().byte().permute(0, 2, 3, 1).numpy())
+    else:
+        images = load_images(args.samples)
+
+    if args.feature_extractor == "digits":
+        extractor, accuracy = train_digits_classifier(images.shape[-1], seed=0)
+        print(f"digits classifier: {accuracy:.1%} held-out accuracy", file=sys.stderr)
+    else:
+        extractor = InceptionV3Features(args.inception_weights)
+    extractor.to(args.device)
+
+    reference = load_reference(args, images.shape[-1])
+    if args.save_reference_stats:
+        stats = reference if isinstance(reference, FeatureStatistics) else None
+        stats = stats or FeatureStatistics.from_features(extract_features(extractor, reference, args.batch_size))
+        stats.save(args.save_reference_stats)
+    results = compute_metrics(images, reference, extractor, batch_size=args.batch_size)
+    if args.feature_extractor == "digits":
+        results.update(label_metrics(extractor, images.to(args.device), labels))
+    results = {
+        "num_samples": len(images),
+        "num_inference_steps": args.num_inference_steps if args.pipeline else None,
+        "feature_extractor": args.feature_extractor,
+        "source": args.pipeline or args.samples,
+        "reference": args.reference,
+        **results,
+    }
+    print(json.dumps(results, indent=2))
+    Path(args.output).write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()

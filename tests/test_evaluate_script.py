@@ -1,0 +1,71 @@
+"""scripts/evaluate.py and the benchmark of the paper's claim, end to end and offline."""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_unet
+
+from diffusers_act import ACTPipeline, ConsistencyACTScheduler
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+evaluate = load(ROOT / "scripts" / "evaluate.py", "evaluate_script")
+
+
+def test_evaluate_pipeline_then_saved_samples_against_saved_statistics(tmp_path):
+    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)
+    ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path / "pipe")
+    first = evaluate.main([
+        "--pipeline", str(tmp_path / "pipe"), "--num_samples", "64", "--batch_size", "32", "--reference", "digits",
+        "--feature_extractor", "digits", "--save_samples", str(tmp_path / "samples.npz"),
+        "--save_reference_stats", str(tmp_path / "ref.npz"), "--output", str(tmp_path / "m.json"),
+    ])  # fmt: skip
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert written == first and first["num_samples"] == 64
+    for key in ("fid", "precision", "recall", "label_coverage", "class_accuracy", "inception_score"):
+        assert math.isfinite(first[key]), key
+    assert first["fid"] > 100  # an untrained UNet makes noise, far from digits
+
+    from_stats = evaluate.main([
+        "--samples", str(tmp_path / "samples.npz"), "--reference", str(tmp_path / "ref.npz"),
+        "--feature_extractor", "digits", "--output", str(tmp_path / "m2.json"),
+    ])  # fmt: skip
+    from_images = evaluate.main([
+        "--samples", str(tmp_path / "samples.npz"), "--reference", "digits",
+        "--feature_extractor", "digits", "--output", str(tmp_path / "m3.json"),
+    ])  # fmt: skip
+    assert from_stats["fid"] == pytest.approx(from_images["fid"], rel=1e-9)  # statistics path == images path
+    assert "precision" not in from_stats and "precision" in from_images
+    assert from_images["fid"] == pytest.approx(first["fid"], rel=1e-3)  # the samples were saved as uint8
+
+
+def test_benchmark_runs_end_to_end(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
+    body = bench.main([
+        "--iterations", "2", "--eval_every", "1", "--fid_num_samples", "20", "--batch_size", "4",
+        "--recipes", "improved", "--output", str(tmp_path / "b.md"), "--images_dir", str(tmp_path / "images"),
+        "--workdir", str(tmp_path / "work"),
+    ])  # fmt: skip
+    rows = [line for line in body.splitlines() if line.startswith("| improved |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["CT, batch 4", "ACT, batch 4", "CT, batch 24"]
+    assert "improved recipe: ACT at batch 4" in body and "Floor" in body
+    assert (tmp_path / "images" / "digits_act_vs_ct_fid.png").stat().st_size > 0
+    assert (tmp_path / "images" / "digits_improved-act-b4.png").is_file()
+    results = json.loads((tmp_path / "work" / "results.json").read_text())
+    evals = results["results"]["improved"]["ACT, batch 4"]["evals"]
+    assert [e["step"] for e in evals] == [1, 2] and all(math.isfinite(e["fid"]) for e in evals)
+    assert torch.tensor([e["label_coverage"] for e in evals]).le(1).all()
