@@ -2,6 +2,9 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the Hub; fail fast instead of retrying
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from diffusers import UNet2DModel
@@ -37,3 +40,11 @@ def pipe(unet):
     pipe = ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler())
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def launch_two_cpu_processes(*script_and_args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`accelerate launch --multi_gpu --num_processes 2 ...` as two CPU processes over gloo (no GPU needed)."""
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+    return subprocess.run([*launcher, *script_and_args], env=env, capture_output=True, text=True, timeout=timeout)

@@ -2,9 +2,6 @@
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +9,7 @@ import PIL.Image
 import pytest
 import torch
 from accelerate.state import AcceleratorState, GradientState
+from conftest import launch_two_cpu_processes
 from huggingface_hub import ModelCard
 from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file
@@ -296,20 +294,7 @@ def test_corrupt_image_is_named(tmp_path):
 
 def test_two_processes_on_an_image_folder_end_identical(tmp_path):
     folder = make_image_folder(tmp_path / "images")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
+    result = launch_two_cpu_processes(
         str(SCRIPT),
         "--train_data_dir",
         str(folder),
@@ -326,8 +311,7 @@ def test_two_processes_on_an_image_folder_end_identical(tmp_path):
         "1",
         "--aug_target",
         "0",
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
     assert summary["num_processes"] == 2 and summary["iterations"] == 3

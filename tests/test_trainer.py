@@ -1,15 +1,12 @@
 import copy
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
-from conftest import tiny_unet
+from conftest import launch_two_cpu_processes, tiny_unet
 from sklearn.datasets import load_digits
 
 from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler
@@ -252,24 +249,7 @@ def test_bad_setups_are_explained():
 def test_two_processes_end_with_identical_state(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2` on CPU (gloo): same weights, target, D and p on both ranks,
     after iterations on different data."""
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        str(HERE / "distributed_train_script.py"),
-        str(tmp_path),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    result = launch_two_cpu_processes(str(HERE / "distributed_train_script.py"), str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     rank0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
     rank1 = torch.load(tmp_path / "rank1.pt", weights_only=False)
