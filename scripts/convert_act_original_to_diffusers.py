@@ -146,7 +146,7 @@ def convert(
     return pipe, discriminator
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint_path", required=True)
     parser.add_argument("--dataset", required=True, choices=sorted(ORIGINAL_CONFIGS))
@@ -155,7 +155,11 @@ def main(argv=None):
     parser.add_argument("--push_to_hub", action="store_true")
     parser.add_argument("--hub_model_id")
     parser.add_argument("--hub_token")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     pipe, discriminator = convert(args.checkpoint_path, args.dataset, args.output_dir, args.use_online_weights)
     print(
         f"Saved the {args.dataset} ACTPipeline to {args.output_dir}"

@@ -69,3 +69,14 @@ def test_benchmark_runs_end_to_end(tmp_path):
     evals = results["results"]["improved"]["ACT, batch 4"]["evals"]
     assert [e["step"] for e in evals] == [1, 2] and all(math.isfinite(e["fid"]) for e in evals)
     assert torch.tensor([e["label_coverage"] for e in evals]).le(1).all()
+
+
+def test_guide_images_script(tmp_path):
+    make_images = load(ROOT / "scripts" / "make_guide_images.py", "make_guide_images")
+    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)
+    ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path / "model")
+    make_images.main(["--model", str(tmp_path / "model"), "--output_dir", str(tmp_path / "images")])
+    from PIL import Image
+
+    assert Image.open(tmp_path / "images" / "quickstart_multistep.png").size == (10 * 18 * 4, 3 * 18 * 4)
+    assert Image.open(tmp_path / "images" / "quickstart_inpainting.png").size == (10 * 18 * 4, 3 * 18 * 4)
