@@ -102,6 +102,8 @@ def main(argv=None) -> str:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--images_dir", default=str(ROOT / "docs" / "images"))
     parser.add_argument("--workdir", default=None, help="where the runs are written (a temporary folder by default)")
+    parser.add_argument("--only_act", action="store_true", help="run ACT alone (ablations); prints, writes no report")
+    parser.add_argument("--act_flags", default="", help="extra train_act.py flags for the ACT run, e.g. for ablations")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     iterations = args.iterations or (300 if args.quick else 2000)
@@ -112,6 +114,8 @@ def main(argv=None) -> str:
     images_dir.mkdir(parents=True, exist_ok=True)
     b = args.batch_size
     runs = [(f"CT, batch {b}", b, 0.0), (f"ACT, batch {b}", b, args.adv_weight), (f"CT, batch {6 * b}", 6 * b, 0.0)]
+    if args.only_act:
+        runs = runs[1:2]
 
     classifier, accuracy = train_digits_classifier(16, seed=0)
     train_x, _ = digits_tensors(16, "train")
@@ -134,6 +138,8 @@ def main(argv=None) -> str:
             output = workdir / slug
             shutil.rmtree(output, ignore_errors=True)
             flags = [*common, *RECIPES[recipe], "--train_batch_size", str(batch), "--adv_weight", str(adv_weight)]
+            if adv_weight > 0:
+                flags += args.act_flags.split()
             seconds = run_training(train_act, output, flags)
             shutil.copy(output / "samples.png", images_dir / f"digits_{slug}.png")
             results[recipe][name] = {"evals": evaluations(output), "seconds": seconds, "slug": slug}
@@ -141,6 +147,10 @@ def main(argv=None) -> str:
                 f"{recipe:9s} {name:16s} final FID {results[recipe][name]['evals'][-1]['fid']:.2f} ({seconds:.0f} s)"
             )
     total = time.perf_counter() - total_start
+    if args.only_act:
+        summary = {recipe: runs[list(runs)[0]]["evals"][-1] for recipe, runs in results.items()}
+        print(json.dumps(summary, indent=2))
+        return json.dumps(summary)
     plot(results, floor["fid"], images_dir / "digits_act_vs_ct_fid.png")
     body = report(args, results, floor, accuracy, iterations, eval_every, num_samples, total)
     print(body)
