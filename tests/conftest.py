@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the Hub; fail fast instead of retrying
 
+import socket
 import subprocess
 import sys
 
@@ -45,6 +46,10 @@ def pipe(unet):
 def launch_two_cpu_processes(*script_and_args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """`accelerate launch --multi_gpu --num_processes 2 ...` as two CPU processes over gloo (no GPU needed)."""
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    with socket.socket() as probe:  # a free port, so that runs close together never meet on the default one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", str(port)]  # fmt: skip
     return subprocess.run([*launcher, *script_and_args], env=env, capture_output=True, text=True, timeout=timeout)

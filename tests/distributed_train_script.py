@@ -45,6 +45,8 @@ def main(output_dir: str, steps: int = 3) -> None:
         "world_size": accelerator.num_processes,
     }
     torch.save(state, Path(output_dir) / f"rank{accelerator.process_index}.pt")
+    accelerator.wait_for_everyone()  # tear the process group down together (an early exit can abort in gloo)
+    accelerator.end_training()
 
 
 if __name__ == "__main__":

@@ -834,6 +834,9 @@ def main(argv=None) -> Path:
         if args.push_to_hub:
             repo_id = push_to_hub(args, output_dir)
             logger.info(f"Pushed to https://huggingface.co/{repo_id}")
+    # every process waits for the main one to finish saving before the process group is torn down (a rank that
+    # exits early can abort in gloo's teardown)
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return output_dir
 
