@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState, GradientState
 from diffusers import UNet2DModel
 
 from diffusers_act import ACTPipeline, ConsistencyACTScheduler
@@ -53,3 +54,17 @@ def launch_two_cpu_processes(*script_and_args: str, timeout: int = 600) -> subpr
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                 "--main_process_port", str(port)]  # fmt: skip
     return subprocess.run([*launcher, *script_and_args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def reset_accelerator_state() -> None:
+    """Forget accelerate's process-wide state, so that the next Accelerator starts with its own settings."""
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """Each test builds its own Accelerator (accumulation steps, precision)."""
+    reset_accelerator_state()
+    yield
+    reset_accelerator_state()

@@ -8,8 +8,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
-from conftest import launch_two_cpu_processes
+from conftest import launch_two_cpu_processes, reset_accelerator_state
 from huggingface_hub import ModelCard
 from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file
@@ -25,18 +24,11 @@ spec.loader.exec_module(train_act)
 FAST = ["--report_to", "none", "--logging_steps", "1", "--validation_steps", "1000", "--train_batch_size", "8"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerator_state():
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
 
 def run(tmp_path, *flags, name="out"):
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerator_state()
     return train_act.main(["--output_dir", str(tmp_path / name), *flags])
 
 

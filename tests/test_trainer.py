@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from conftest import launch_two_cpu_processes, tiny_unet
 from sklearn.datasets import load_digits
 
@@ -15,14 +14,7 @@ from diffusers_act.training import ACTConfig, ACTTrainer, consistency_function, 
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerator_state():
-    """Each test builds its own Accelerator (accumulation steps, precision)."""
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
 
 def make_trainer(config, accelerator=None, num_class_embeds=None, channels=3, lr=1e-3, **unet_overrides):
