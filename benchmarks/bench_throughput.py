@@ -14,6 +14,7 @@ iteration; an ACT iteration also loads B more for its discriminator). MFU = the 
 
 import argparse
 import copy
+import math
 import statistics
 import sys
 import time
@@ -32,6 +33,8 @@ from diffusers_act.training import ACTConfig, ACTTrainer  # noqa: E402
 
 VARIANTS = {
     "fp32": {"mixed_precision": "no", "channels_last": False, "compile": False},
+    "tf32": {"mixed_precision": "no", "channels_last": False, "compile": False, "tf32": True},
+    "fp16": {"mixed_precision": "fp16", "channels_last": False, "compile": False},
     "bf16": {"mixed_precision": "bf16", "channels_last": False, "compile": False},
     "bf16 + channels_last": {"mixed_precision": "bf16", "channels_last": True, "compile": False},
     "bf16 + torch.compile": {"mixed_precision": "bf16", "channels_last": False, "compile": True},
@@ -71,9 +74,8 @@ def make_trainer(preset, adversarial, variant, device, batch, overrides):
             m.to(memory_format=torch.channels_last)
     g_opt = torch.optim.RAdam(unet.parameters(), lr=1e-4, betas=(0.0, 0.99))
     d_opt = torch.optim.RAdam(disc.parameters(), lr=1e-4, betas=(0.0, 0.99)) if adversarial else None
-    if variant["compile"]:
+    if variant["compile"]:  # the discriminator stays eager: R1's double backward does not run through compiled code
         unet, target = torch.compile(unet), torch.compile(target)
-        disc = torch.compile(disc) if disc is not None else None
     if adversarial:
         unet, disc, g_opt, d_opt = accelerator.prepare(unet, disc, g_opt, d_opt)
     else:
@@ -91,14 +93,19 @@ def make_trainer(preset, adversarial, variant, device, batch, overrides):
 
 
 def time_training(trainer, data, labels, d_data, device, steps, warmup) -> float:
+    """Mean seconds per iteration over `steps` iterations after `warmup` (16 steps = one R1 interval, so the
+    discriminator's gradient penalty is paid in its true share)."""
     times = []
     for step in range(warmup + steps):
         synchronize(device)
         start = time.perf_counter()
-        trainer.train_step(data, step + 1, labels, d_data, labels if d_data is not None else None)
+        logs = trainer.train_step(data, step + 1, labels, d_data, labels if d_data is not None else None)
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times[warmup:])
+        bad = [k for k, v in logs.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:  # a precision variant that breaks training is reported as failed, not timed
+            raise FloatingPointError(f"non-finite {', '.join(bad)} at iteration {step + 1}")
+    return statistics.mean(times[warmup:])
 
 
 def count_flops(trainer, data, labels, d_data) -> float:
@@ -113,7 +120,7 @@ def main(argv=None) -> str:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--presets", default="cifar10,imagenet64")
     parser.add_argument("--batch_size", type=int, default=None, help="default: 64 on GPU, 4 on CPU")
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=16, help="timed iterations (16 = one R1 interval)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--quick", action="store_true", help="a tiny UNet, 2 steps, fp32 and bf16 only")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"))
@@ -129,63 +136,89 @@ def main(argv=None) -> str:
     peak = matmul_rate(device, peak_dtype)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
-    rows = []
-    for preset in args.presets.split(","):
-        for mode, adversarial in (("CT", False), ("ACT", True)):
-            for variant_name in args.variants.split(","):
-                variant = VARIANTS[variant_name]
-                try:
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                        torch.cuda.reset_peak_memory_stats()
-                    trainer, data, labels, d_data = make_trainer(
-                        preset, adversarial, variant, device, batch, overrides
-                    )
-                    seconds = time_training(trainer, data, labels, d_data, device, args.steps, warmup)
-                    flops = count_flops(trainer, data, labels, d_data) if not variant["compile"] else float("nan")
-                    memory = (
-                        f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f}" if device.type == "cuda" else "n/a"
-                    )
-                    mfu = flops / seconds / peak
-                    rows.append(
-                        f"| {preset} | {mode} | {variant_name} | {batch / seconds:.1f} | {memory} | "
-                        f"{flops / 1e9:.1f} | {100 * mfu:.1f}% |"
-                    )
-                except Exception as error:  # e.g. torch.compile unavailable, or out of memory
-                    message = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
-                    rows.append(f"| {preset} | {mode} | {variant_name} | failed: {message} | | | |")
-                print(rows[-1], flush=True)
-        # one-step sampling, fp32 and bf16
-        for dtype in (torch.float32, torch.bfloat16):
-            unet = unet_from_preset(preset, **overrides).to(device=device, dtype=dtype).eval()
-            pipe = ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler())
-            pipe.set_progress_bar_config(disable=True)
-            times = []
-            for _ in range(warmup + args.steps):
-                synchronize(device)
-                start = time.perf_counter()
-                pipe(batch_size=batch, output_type="latent")
-                synchronize(device)
-                times.append(time.perf_counter() - start)
-            rate = batch / statistics.median(times[warmup:])
-            rows.append(f"| {preset} | 1-step sampling | {str(dtype).split('.')[-1]} | {rate:.1f} | | | |")
-            print(rows[-1], flush=True)
+    presets, variants = args.presets.split(","), args.variants.split(",")
+    jobs = [(p, m, v) for p in presets for m in ("CT", "ACT") for v in variants if not VARIANTS[v]["compile"]]
+    jobs += [(p, "sampling", dtype) for p in presets for dtype in ("float32", "bfloat16")]
+    # compiled variants last: compiling takes minutes, and a run cut short still reports every other row
+    jobs += [(p, m, v) for p in presets for m in ("CT", "ACT") for v in variants if VARIANTS[v]["compile"]]
+    order = {name: i for i, name in enumerate([*VARIANTS, "float32", "bfloat16"])}
+    rows, flops_of = {}, {}
+    for preset, mode, variant_name in jobs:
+        if mode == "sampling":
+            rate = time_sampling(preset, getattr(torch, variant_name), device, batch, overrides, args.steps, warmup)
+            row = f"| {preset} | 1-step sampling | {variant_name} | {rate:.1f} | | | |"
+        else:
+            row = time_variant(
+                preset, mode, variant_name, device, batch, overrides, args.steps, warmup, peak, flops_of
+            )
+        print(row, flush=True)
+        rows[(presets.index(preset), ("CT", "ACT", "sampling").index(mode), order[variant_name])] = row
+        body = write_report(args, argv, device, name, batch, warmup, peak, peak_dtype, [rows[k] for k in sorted(rows)])
+    print(body)
+    return body
 
-    shown = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("--output")]
+
+def time_variant(preset, mode, variant_name, device, batch, overrides, steps, warmup, peak, flops_of) -> str:
+    variant = VARIANTS[variant_name]
+    try:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = variant.get("tf32", False)
+        trainer, data, labels, d_data = make_trainer(preset, mode == "ACT", variant, device, batch, overrides)
+        seconds = time_training(trainer, data, labels, d_data, device, steps, warmup)
+        if (preset, mode) not in flops_of:  # same math in every variant; the flop counter cannot see compiled code
+            flops_of[(preset, mode)] = count_flops(trainer, data, labels, d_data)
+        flops = flops_of[(preset, mode)]
+        memory = f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f}" if device.type == "cuda" else "n/a"
+        return (
+            f"| {preset} | {mode} | {variant_name} | {batch / seconds:.1f} | {memory} | {flops / 1e9:.1f} | "
+            f"{100 * flops / seconds / peak:.1f}% |"
+        )
+    except Exception as error:  # e.g. torch.compile unavailable, or out of memory
+        message = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
+        return f"| {preset} | {mode} | {variant_name} | failed: {message} | | | |"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+
+
+def time_sampling(preset, dtype, device, batch, overrides, steps, warmup) -> float:
+    unet = unet_from_preset(preset, **overrides).to(device=device, dtype=dtype).eval()
+    pipe = ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler())
+    pipe.set_progress_bar_config(disable=True)
+    times = []
+    for _ in range(warmup + steps):
+        synchronize(device)
+        start = time.perf_counter()
+        pipe(batch_size=batch, output_type="latent")
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return batch / statistics.median(times[warmup:])
+
+
+def write_report(args, argv, device, name, batch, warmup, peak, peak_dtype, rows) -> str:
+    shown, skip = [], False
+    for arg in sys.argv[1:] if argv is None else argv:  # leave out where the table went
+        if skip or arg.startswith("--output"):
+            skip = not skip and "=" not in arg
+            continue
+        shown.append(arg)
     command = " ".join(["python benchmarks/bench_throughput.py", *shown])
     body = "\n".join([
         f"## Training and sampling throughput on {name} (`benchmarks/bench_throughput.py`)",
         "",
-        f"Command: `{command}`. Batch {batch} per iteration (median of {args.steps} after {warmup} warm-up); "
-        f"measured matmul peak {peak / 1e12:.2f} TFLOP/s ({str(peak_dtype).split('.')[-1]}); torch "
-        f"{torch.__version__}. Images/s are generator images; GFLOP per iteration from torch's flop counter "
-        "(not available under torch.compile).",
+        f"Command: `{command}`. Batch {batch} per iteration; training: mean of {args.steps} iterations after "
+        f"{warmup} warm-up (16 = one R1 interval, so ACT rows include the gradient penalty's share); sampling: "
+        f"median of {args.steps}. Measured matmul peak {peak / 1e12:.2f} TFLOP/s ({str(peak_dtype).split('.')[-1]}); "
+        f"torch {torch.__version__}. Images/s are generator images (an ACT iteration also feeds B real images to "
+        "D). fp32 is strict fp32 (TF32 off for matmuls and cuDNN); tf32 allows TF32 in both. GFLOP per iteration "
+        "from torch's flop counter on an iteration without R1 (eager code; compiled rows reuse it). Under "
+        "torch.compile the discriminator stays eager (R1's double backward).",
         "",
         "| preset | step | variant | images/s | peak memory (GiB) | GFLOP / iteration | MFU |",
         "|---|---|---|---|---|---|---|",
         *rows,
     ])  # fmt: skip
-    print(body)
     write_section(args.output, f"bench_throughput_{device.type}", body)
     return body
 

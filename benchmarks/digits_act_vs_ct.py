@@ -102,7 +102,14 @@ def main(argv=None) -> str:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--images_dir", default=str(ROOT / "docs" / "images"))
     parser.add_argument("--workdir", default=None, help="where the runs are written (a temporary folder by default)")
-    parser.add_argument("--only_act", action="store_true", help="run ACT alone (ablations); prints, writes no report")
+    parser.add_argument(
+        "--runs",
+        default="ct_small,act,ct_large",
+        help="which runs (ct_small, act, ct_large); a subset prints and writes no report (ablations, seeds)",
+    )
+    parser.add_argument("--only_act", action="store_true", help="the same as --runs act")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of every run (the classifier keeps seed 0)")
+    parser.add_argument("--summary_json", default=None, help="also write every run's evaluations here as JSON")
     parser.add_argument("--act_flags", default="", help="extra train_act.py flags for the ACT run, e.g. for ablations")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -113,9 +120,16 @@ def main(argv=None) -> str:
     images_dir = Path(args.images_dir)
     images_dir.mkdir(parents=True, exist_ok=True)
     b = args.batch_size
-    runs = [(f"CT, batch {b}", b, 0.0), (f"ACT, batch {b}", b, args.adv_weight), (f"CT, batch {6 * b}", 6 * b, 0.0)]
-    if args.only_act:
-        runs = runs[1:2]
+    all_runs = {
+        "ct_small": (f"CT, batch {b}", b, 0.0),
+        "act": (f"ACT, batch {b}", b, args.adv_weight),
+        "ct_large": (f"CT, batch {6 * b}", 6 * b, 0.0),
+    }
+    selected = ["act"] if args.only_act else args.runs.split(",")
+    unknown = sorted(set(selected) - set(all_runs))
+    if unknown:
+        parser.error(f"--runs: unknown run(s) {unknown}; choose from {list(all_runs)}")
+    runs = [all_runs[key] for key in all_runs if key in selected]
 
     classifier, accuracy = train_digits_classifier(16, seed=0)
     train_x, _ = digits_tensors(16, "train")
@@ -127,7 +141,8 @@ def main(argv=None) -> str:
         "--preset", "digits", "--max_train_samples", "1347", "--max_train_steps", str(iterations),
         "--learning_rate", "5e-4", "--discr_learning_rate", "5e-4", "--adv_weight_mid", str(args.adv_weight),
         "--report_to", "none", "--fid_steps", str(eval_every), "--fid_num_samples", str(num_samples),
-        "--checkpointing_steps", str(10**9), "--validation_steps", str(10**9), "--logging_steps", "50", "--seed", "0",
+        "--checkpointing_steps", str(10**9), "--validation_steps", str(10**9), "--logging_steps", "50",
+        "--seed", str(args.seed),
     ]  # fmt: skip
     results = {}
     total_start = time.perf_counter()
@@ -147,10 +162,13 @@ def main(argv=None) -> str:
                 f"{recipe:9s} {name:16s} final FID {results[recipe][name]['evals'][-1]['fid']:.2f} ({seconds:.0f} s)"
             )
     total = time.perf_counter() - total_start
-    if args.only_act:
-        summary = {recipe: runs[list(runs)[0]]["evals"][-1] for recipe, runs in results.items()}
-        print(json.dumps(summary, indent=2))
-        return json.dumps(summary)
+    if args.summary_json:
+        summary = {"argv": args.argv, "seed": args.seed, "floor": floor, "results": results}
+        Path(args.summary_json).write_text(json.dumps(summary, indent=2))
+    if len(runs) < len(all_runs):
+        final = {recipe: {name: run["evals"][-1] for name, run in runs.items()} for recipe, runs in results.items()}
+        print(json.dumps(final, indent=2))
+        return json.dumps(final)
     plot(results, floor["fid"], images_dir / "digits_act_vs_ct_fid.png")
     body = report(args, results, floor, accuracy, iterations, eval_every, num_samples, total)
     print(body)

@@ -80,3 +80,54 @@ def test_guide_images_script(tmp_path):
 
     assert Image.open(tmp_path / "images" / "quickstart_multistep.png").size == (10 * 18 * 4, 3 * 18 * 4)
     assert Image.open(tmp_path / "images" / "quickstart_inpainting.png").size == (10 * 18 * 4, 3 * 18 * 4)
+
+
+def test_benchmark_subset_of_runs_with_seed_writes_summary(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
+    common = [
+        "--iterations", "2", "--eval_every", "2", "--fid_num_samples", "20", "--batch_size", "4",
+        "--recipes", "improved", "--images_dir", str(tmp_path / "images"),
+    ]  # fmt: skip
+    finals = {}
+    for seed in (0, 5):
+        summary_path = tmp_path / f"summary{seed}.json"
+        bench.main([
+            *common, "--runs", "ct_small", "--seed", str(seed), "--workdir", str(tmp_path / f"work{seed}"),
+            "--output", str(tmp_path / "not_written.md"), "--summary_json", str(summary_path),
+        ])  # fmt: skip
+        summary = json.loads(summary_path.read_text())
+        assert summary["seed"] == seed and list(summary["results"]["improved"]) == ["CT, batch 4"]
+        finals[seed] = summary["results"]["improved"]["CT, batch 4"]["evals"][-1]["fid"]
+    assert not (tmp_path / "not_written.md").exists()  # a subset writes no report
+    assert finals[0] != finals[5]  # the seed reaches training
+    with pytest.raises(SystemExit):
+        bench.main([*common, "--runs", "act,gan", "--workdir", str(tmp_path / "bad")])
+    assert "unknown run(s) ['gan']" in capsys.readouterr().err
+
+
+def test_probe_discriminator(tmp_path):
+    probe = load(ROOT / "benchmarks" / "probe_discriminator.py", "probe_discriminator")
+    assert probe.roc_auc(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 3.0])) == 0.5
+    assert probe.roc_auc(torch.tensor([2.0, 3.0]), torch.tensor([0.0, 1.0])) == 1.0
+    assert probe.roc_auc(torch.tensor([1.0]), torch.tensor([1.0])) == 0.5  # ties count half
+
+    from diffusers_act import ACTDiscriminator
+
+    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)
+    ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path / "run")
+    ACTDiscriminator.from_unet_config(unet.config).save_pretrained(tmp_path / "run" / "discriminator")
+    (tmp_path / "run" / "training_summary.json").write_text(json.dumps({"final_num_timesteps": 11}))
+    result = probe.probe(tmp_path / "run", "lognormal", num_images=40)
+    rows = result["rows"]
+    assert len(rows) == 11 and rows[-1]["bin"].startswith("1-step")
+    assert sum(r["update_share"] for r in rows[:-1]) == pytest.approx(1.0, abs=1e-12)  # the bins cover the grid
+    uniform = probe.probe(tmp_path / "run", "uniform", num_images=40)["rows"]
+    # N = 11: 10 student times t_1..t_10, each 1/10 of the updates
+    assert sum(r["update_share"] for r in uniform[:-1]) == pytest.approx(1.0, abs=1e-12)
+    assert all(r["update_share"] * 10 == pytest.approx(round(r["update_share"] * 10)) for r in uniform[:-1])
+    assert all(0 <= r["auc"] <= 1 for r in rows)
+    # the boundary condition: at t ~ sigma_min the generator hands back (almost) the image it was given
+    assert rows[0]["distance"] < 0.02 < rows[-2]["distance"]
+    with pytest.raises(SystemExit):
+        probe.main(["--run", str(tmp_path)])  # no unet/ etc.

@@ -69,6 +69,39 @@ def test_generator_step_touches_only_the_generator_and_discriminator_step_only_d
     assert {"loss_d", "loss_gp", "r1"} <= set(logs)
 
 
+class SignOfMeanDiscriminator(torch.nn.Module):
+    """logit = mean pixel value + a learnable offset (starting at 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.offset = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, sample, timestep, class_labels=None):
+        return sample.mean(dim=(1, 2, 3)) + self.offset
+
+
+def test_discriminator_accuracy_is_logged_exactly():
+    trainer = make_trainer(ACTConfig(adv_weight=0.3, gp_weight=0.0))
+    disc = SignOfMeanDiscriminator()
+    trainer.discriminator = disc
+    trainer.discriminator_optimizer = torch.optim.SGD(disc.parameters(), lr=0.0)
+    n_steps, _ = trainer.curriculum(0)
+    sigmas = trainer.scheduler.karras_sigmas(n_steps)
+    # reals (second half): 3 of 4 have a positive mean -> 3/4 right; fakes are what the generator makes of the
+    # first half, whose sign we read off the generator itself
+    batch = torch.cat([images(4, seed=2), torch.tensor([0.5, 0.2, 0.1, -0.3]).view(4, 1, 1, 1).expand(4, 3, 8, 8)])
+    generator_state = torch.random.get_rng_state()
+    logs = trainer.discriminator_step(batch, None, sigmas, n_steps, step=1)
+    torch.random.set_rng_state(generator_state)
+    indices, noise = trainer._draw(sigmas, batch[:4])
+    t = sigmas[indices + 1]
+    with torch.no_grad():
+        fakes = consistency_function(trainer.unet, trainer.scheduler, batch[:4] + t.view(-1, 1, 1, 1) * noise, t)
+    fakes_right = (fakes.mean(dim=(1, 2, 3)) < 0).float().mean().item()
+    assert fakes_right != 0.75  # so that swapped signs could not pass
+    assert logs["d_accuracy"] == pytest.approx((fakes_right + 0.75) / 2, abs=1e-7)
+
+
 def test_target_moves_by_exactly_mu():
     trainer = make_trainer(ACTConfig(adv_weight=0.0))
     online, target = trainer.unet, trainer.target_unet

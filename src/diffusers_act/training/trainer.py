@@ -250,7 +250,9 @@ class ACTTrainer:
             logits = self.discriminator(inputs, time_input, labels).float()
         weight = adversarial_weight(indices + 1, n_steps, c.adv_weight, c.adv_weight_mid).to(logits)
         loss_d = (weight * discriminator_adversarial_loss(logits[:half], logits[half:])).mean()
-        logs = {"loss_d": loss_d.item()}
+        # share of the batch D classifies right (logit sign); 0.5 means it tells nothing apart
+        d_accuracy = ((logits[:half] < 0).float().mean() + (logits[half:] > 0).float().mean()) / 2
+        logs = {"loss_d": loss_d.item(), "d_accuracy": d_accuracy.item()}
         loss = loss_d
         if compute_r1:
             r1 = r1_penalty(logits[half:], augmented_reals)
@@ -280,7 +282,8 @@ class ACTTrainer:
 
         Returns:
             `dict` of floats: `loss_ct`, `num_timesteps` (N), `mu`, and for ACT `loss_g`, `adv_weight_mean`,
-            `loss_d`, `loss_gp` and `r1` (on R1 iterations) and `aug_p`.
+            `loss_d`, `d_accuracy` (share of D's batch it classifies right; 0.5 = chance), `loss_gp` and `r1` (on R1
+            iterations) and `aug_p`.
         """
         if self.config.adversarial and discriminator_images is None:
             raise ValueError("ACT needs `discriminator_images` (a second batch) for its discriminator step.")
