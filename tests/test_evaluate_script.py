@@ -131,3 +131,24 @@ def test_probe_discriminator(tmp_path):
     assert rows[0]["distance"] < 0.02 < rows[-2]["distance"]
     with pytest.raises(SystemExit):
         probe.main(["--run", str(tmp_path)])  # no unet/ etc.
+
+
+def test_discriminator_capacity_learns_an_easy_case(tmp_path, capsys):
+    capacity = load(ROOT / "benchmarks" / "discriminator_capacity.py", "discriminator_capacity")
+    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)
+    ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path / "run")
+    (tmp_path / "run" / "training_summary.json").write_text(json.dumps({"final_num_timesteps": 11}))
+    # an untrained generator's one-step samples are far from digits: without R1, D separates them quickly
+    body = capacity.main([
+        "--run", str(tmp_path / "run"), "--setting", "80,0", "--setting", "lognormal,5", "--steps", "40",
+        "--learning_rate", "2e-3", "--output", str(tmp_path / "c.md"),
+    ])  # fmt: skip
+    rows = [line.split("|")[1:-1] for line in body.splitlines() if line.startswith("| 80 |") or "lognormal" in line]
+    assert [r[0].strip() for r in rows] == ["80", "lognormal"]
+    aucs = [[float(cell) for cell in r[2:]] for r in rows]
+    assert all(0 <= a <= 1 for row in aucs for a in row)
+    assert aucs[0][-1] > 0.9  # t = 80
+    assert "discriminator_capacity:start" in (tmp_path / "c.md").read_text()
+    with pytest.raises(SystemExit):
+        capacity.main(["--run", str(tmp_path / "run"), "--setting", "often,5"])
+    assert "times must be lognormal, uniform or a number" in capsys.readouterr().err

@@ -54,7 +54,9 @@ def test_bare_readme_command_writes_a_usable_model(tmp_path):
     assert [c.name for c in train_act.complete_checkpoints(output)] == ["checkpoint-2", "checkpoint-4"]
     logs = read_logs(output)
     assert logs[-1]["step"] == 4  # logged every --logging_steps (10) and at the last iteration
-    assert {"loss_ct", "loss_g", "loss_d", "num_timesteps", "mu", "images_per_second"} <= set(logs[-1])
+    # R1 ran at iteration 0 only (interval 16); its value is carried to every later log line
+    assert {"loss_ct", "loss_g", "loss_d", "d_accuracy", "loss_gp", "r1", "num_timesteps", "mu"} <= set(logs[-1])
+    assert logs[-1]["r1"] > 0 and 0 <= logs[-1]["d_accuracy"] <= 1
     summary = json.loads((output / "training_summary.json").read_text())
     assert summary["iterations"] == 4 and summary["num_processes"] == 1
     assert list((output / "logs").rglob("events.out.tfevents*"))  # the default tracker, tensorboard

@@ -747,6 +747,7 @@ def main(argv=None) -> Path:
     )
     last_checkpoint = complete_checkpoints(output_dir)[-1:] if accelerator.is_main_process else []
     window_images, window_start = 0, time.perf_counter()
+    last_penalty = {}  # R1 runs every gp_interval iterations: log its latest value at every logging step
     for epoch in range(micro_done // batches_per_epoch, num_epochs):
         dataloader.set_epoch(epoch)
         skip = micro_done - epoch * batches_per_epoch
@@ -761,6 +762,7 @@ def main(argv=None) -> Path:
                 images[b:] if adversarial else None,
                 None if labels is None or not adversarial else labels[b:],
             )
+            last_penalty.update({key: logs[key] for key in ("loss_gp", "r1") if key in logs})
             g_sched.step()
             if d_sched is not None:
                 d_sched.step()
@@ -782,6 +784,7 @@ def main(argv=None) -> Path:
 
             if global_step % args.logging_steps == 0 or global_step == max_steps:
                 elapsed = time.perf_counter() - window_start
+                logs = {**last_penalty, **logs}
                 logs.update(images_per_second=window_images / elapsed, lr=g_sched.get_last_lr()[0])
                 window_images, window_start = 0, time.perf_counter()
                 progress.set_postfix(loss_ct=f"{logs['loss_ct']:.4g}", N=int(logs["num_timesteps"]))
