@@ -117,7 +117,8 @@ def main(argv=None) -> str:
     sigmas = scheduler.karras_sigmas(final_n)
     lines = [
         f"Discriminators trained for {args.steps} iterations (batch {args.batch_size}, lr {args.learning_rate}) "
-        f"against the frozen generator of `{run.parent.name}/{run.name}` (final N = {final_n}); ROC AUC on held-out digits:",
+        f"against the frozen generator of `{run.parent.name}/{run.name}` (final N = {final_n}); ROC AUC on held-out "
+        "digits:",
         "",
         "| fakes made at t | R1 weight | " + " | ".join(f"AUC at t = {t:g}" for t in PROBE_TIMES) + " |",
         "|---|---|" + "---|" * len(PROBE_TIMES),

@@ -7,7 +7,10 @@ and fakes at t. The last row does the same for one-step samples from pure noise 
 makes and FID scores). Reported per t: the share of discriminator updates that see a t in this bin under the
 run's index distribution at its final N, the mean pixel distance |fake - x| (how far the generator moved away from
 the image it was given), D's mean logit on reals and fakes, and the ROC AUC of D's logits (0.5: cannot tell them
-apart, 1: separates them perfectly).
+apart, 1: separates them perfectly). Then how much the adversarial term moves the generator: the norm of the
+gradient of lambda * L_G over that of (1 - lambda) * L_CT, w.r.t. the generator's weights, on one batch of training
+digits at the final N (the benchmark's improved recipe: pseudo-Huber distance, 1/(t_{n+1} - t_n) weight divided by
+its mean, log-normal n), with the trained discriminator and with a freshly initialised one.
 
     python benchmarks/probe_discriminator.py --run path/to/train_act/output_dir
 """
@@ -26,7 +29,14 @@ from _report import write_section  # noqa: E402
 
 from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler  # noqa: E402
 from diffusers_act.evaluation import digits_tensors  # noqa: E402
-from diffusers_act.training import consistency_function  # noqa: E402
+from diffusers_act.training import (  # noqa: E402
+    consistency_function,
+    consistency_loss_weight,
+    expected_consistency_loss_weight,
+    generator_adversarial_loss,
+    make_distance,
+    sample_timestep_indices,
+)
 from diffusers_act.training.curricula import lognormal_index_probabilities  # noqa: E402
 
 
@@ -45,6 +55,31 @@ def update_share(sigmas: torch.Tensor, low: float, high: float, distribution: st
     )
     t_next = sigmas[1:].double()
     return float(probs[(t_next >= low) & (t_next < high)].sum())
+
+
+def adversarial_gradient_share(unet, discriminator, scheduler, sigmas, adv_weight=0.3, batch_size=64, seed=0):
+    """||grad(lambda L_G)|| / ||grad((1 - lambda) L_CT)|| w.r.t. the generator's weights, on one batch."""
+    images, labels = digits_tensors(unet.config.sample_size, "train")
+    generator = torch.Generator().manual_seed(seed)
+    pick = torch.randint(0, len(images), (batch_size,), generator=generator)
+    images, labels = images[pick] * 2 - 1, labels[pick] if unet.config.num_class_embeds else None
+    indices = sample_timestep_indices(sigmas, batch_size, "lognormal", generator=generator)
+    noise = torch.randn(images.shape, generator=generator)
+    t_next, t_cur = sigmas[indices + 1], sigmas[indices]
+    params = [p for p in unet.parameters()]
+    with torch.enable_grad():
+        student = consistency_function(unet, scheduler, images + t_next.view(-1, 1, 1, 1) * noise, t_next, labels)
+        with torch.no_grad():
+            target = consistency_function(unet, scheduler, images + t_cur.view(-1, 1, 1, 1) * noise, t_cur, labels)
+        weight = consistency_loss_weight(sigmas, indices, "inverse_delta")
+        weight = weight / expected_consistency_loss_weight(sigmas, "inverse_delta", "lognormal")
+        loss_ct = (1 - adv_weight) * (make_distance("pseudo_huber")(student, target) * weight).mean()
+        logits = discriminator(student, scheduler.precondition_noise(t_next), labels).flatten()
+        loss_g = adv_weight * generator_adversarial_loss(logits).mean()
+        grad_ct = torch.autograd.grad(loss_ct, params, retain_graph=True)
+        grad_g = torch.autograd.grad(loss_g, params)
+    norm = lambda grads: torch.cat([g.flatten() for g in grads]).norm()  # noqa: E731
+    return float(norm(grad_g) / norm(grad_ct))
 
 
 @torch.no_grad()
@@ -90,8 +125,14 @@ def probe(run: Path, distribution: str = "lognormal", num_images: int = 450, see
         "real_logit": float(real_logits.mean()), "fake_logit": float(fake_logits.mean()),
         "auc": roc_auc(real_logits, fake_logits),
     })  # fmt: skip
+    discriminator.requires_grad_(False)
+    fresh = ACTDiscriminator.from_config(discriminator.config).eval().requires_grad_(False)
+    share = {
+        name: adversarial_gradient_share(unet, d, scheduler, sigmas)
+        for name, d in (("trained", discriminator), ("fresh", fresh))
+    }
     return {"run": str(run), "final_num_timesteps": summary["final_num_timesteps"], "distribution": distribution,
-            "rows": rows}  # fmt: skip
+            "rows": rows, "adversarial_gradient_share": share}  # fmt: skip
 
 
 def table(result: dict, title: str) -> str:
@@ -106,6 +147,13 @@ def table(result: dict, title: str) -> str:
             f"| {r['bin']} | {r['t']:.3g} | {r['update_share']:.3f} | {r['distance']:.3f} | {r['real_logit']:+.3f} | "
             f"{r['fake_logit']:+.3f} | {r['auc']:.3f} |".replace("nan", "-")
         )
+    share = result["adversarial_gradient_share"]
+    lines += [
+        "",
+        f"Adversarial share of the generator's gradient (||grad lambda L_G|| / ||grad (1 - lambda) L_CT||, lambda = "
+        f"0.3, final N): {share['trained']:.4f} with this discriminator, {share['fresh']:.4f} with a freshly "
+        "initialised one.",
+    ]
     return "\n".join(lines)
 
 
