@@ -126,6 +126,7 @@ def probe(run: Path, distribution: str = "lognormal", num_images: int = 450, see
         "auc": roc_auc(real_logits, fake_logits),
     })  # fmt: skip
     discriminator.requires_grad_(False)
+    torch.manual_seed(seed)
     fresh = ACTDiscriminator.from_config(discriminator.config).eval().requires_grad_(False)
     share = {
         name: adversarial_gradient_share(unet, d, scheduler, sigmas)
