@@ -62,7 +62,7 @@ def test_benchmark_runs_end_to_end(tmp_path):
     ])  # fmt: skip
     rows = [line for line in body.splitlines() if line.startswith("| improved |")]
     assert [row.split("|")[2].strip() for row in rows] == ["CT, batch 4", "ACT, batch 4", "CT, batch 24"]
-    assert "improved recipe: ACT at batch 4" in body and "Floor" in body
+    assert "improved recipe: ACT at batch 4" in body and "Held-out reference" in body
     assert (tmp_path / "images" / "digits_act_vs_ct_fid.png").stat().st_size > 0
     assert (tmp_path / "images" / "digits_improved-act-b4.png").is_file()
     results = json.loads((tmp_path / "work" / "results.json").read_text())
