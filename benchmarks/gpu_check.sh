@@ -4,6 +4,9 @@
 #      bf16 + channels_last, bf16 + torch.compile (compiled rows last); peak memory; MFU; one-step sampling.
 #   2. the digits ACT-vs-CT comparison repeated over seeds, runs in parallel on the one GPU (improved recipe, CT and
 #      ACT at batch 32, seeds 1-3), plus 4,000-iteration runs of both at seed 0. Skipped when `datasets` is missing.
+#      The digits UNet is far too small to fill a GPU: eight runs sharing an H100 made 6.5 (ACT) to 11 (CT) it/s
+#      each, about a 2-core CPU's speed, so in a 15-minute GPU budget they reach 500-1,000 iterations; the logs of
+#      every run (logs.jsonl, with FID every 250 iterations) come back in digits_gpu.tar.gz either way.
 # The GPU machine has torch but not diffusers, kornia or datasets: carry them as wheels in .whl/ (prepared on the
 # development machine, see the device tool's README), e.g.
 #   echo /.whl/ >> .git/info/exclude
