@@ -16,3 +16,15 @@ def write_section(path: str | Path, name: str, body: str) -> None:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def shown_command(script: str, argv: list[str], hidden: tuple[str, ...]) -> str:
+    """`python {script} ...` as run, leaving out the flags starting with one of `hidden` (where the outputs went) and
+    their values."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith(hidden):
+            skip = not skip and "=" not in arg
+            continue
+        shown.append(arg)
+    return " ".join(["python", script, *shown])

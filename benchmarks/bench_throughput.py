@@ -26,7 +26,7 @@ from accelerate.state import AcceleratorState, GradientState
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import write_section  # noqa: E402
+from _report import shown_command, write_section  # noqa: E402
 
 from diffusers_act import ACTDiscriminator, ACTPipeline, ConsistencyACTScheduler, unet_from_preset  # noqa: E402
 from diffusers_act.training import ACTConfig, ACTTrainer  # noqa: E402
@@ -197,13 +197,7 @@ def time_sampling(preset, dtype, device, batch, overrides, steps, warmup) -> flo
 
 
 def write_report(args, argv, device, name, batch, warmup, peak, peak_dtype, rows) -> str:
-    shown, skip = [], False
-    for arg in sys.argv[1:] if argv is None else argv:  # leave out where the table went
-        if skip or arg.startswith("--output"):
-            skip = not skip and "=" not in arg
-            continue
-        shown.append(arg)
-    command = " ".join(["python benchmarks/bench_throughput.py", *shown])
+    command = shown_command("benchmarks/bench_throughput.py", sys.argv[1:] if argv is None else argv, ("--output",))
     body = "\n".join([
         f"## Training and sampling throughput on {name} (`benchmarks/bench_throughput.py`)",
         "",

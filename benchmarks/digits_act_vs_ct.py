@@ -38,7 +38,7 @@ from accelerate.state import AcceleratorState, GradientState
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import write_section  # noqa: E402
+from _report import shown_command, write_section  # noqa: E402
 
 from diffusers_act.evaluation import compute_metrics, digits_tensors, train_digits_classifier  # noqa: E402
 
@@ -183,13 +183,7 @@ def main(argv=None) -> str:
 
 
 def report(args, results, floor, accuracy, iterations, eval_every, num_samples, total_seconds) -> str:
-    shown, skip = [], False
-    for arg in args.argv:  # leave out where the outputs went
-        if skip or arg.startswith(("--output", "--images_dir", "--workdir")):
-            skip = not skip and "=" not in arg and arg.startswith("--")
-            continue
-        shown.append(arg)
-    command = " ".join(["python benchmarks/digits_act_vs_ct.py", *shown])
+    command = shown_command("benchmarks/digits_act_vs_ct.py", args.argv, ("--output", "--images_dir", "--workdir"))
     lines = [
         "## ACT vs consistency training on digits (`benchmarks/digits_act_vs_ct.py`)",
         "",
