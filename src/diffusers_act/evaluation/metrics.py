@@ -3,8 +3,9 @@
 
 The metrics work on features from any extractor (Inception through the `metrics` extra, or a plugged-in module),
 and FID also on precomputed statistics (`mu`, `sigma`), e.g. a reference batch of the guided-diffusion
-repository. torchmetrics and torch-fidelity compute these only from images with their own Inception network, so
-the formulas on features are written here (each a few lines, checked against hand values in the tests).
+repository. The formulas on features are written here (each a few lines, checked against hand values in the tests)
+rather than taken from torchmetrics (which accepts a custom feature extractor too) because its image metrics
+install torch-fidelity and so torchvision, a multi-GB CUDA build on CPU machines, which the core and the tests avoid.
 """
 
 from dataclasses import dataclass
