@@ -2,7 +2,6 @@
 iterations with augmentation and R1 on every iteration, each rank on different data; each rank then saves its
 generator, target and discriminator weights and its augmentation state for the test to compare."""
 
-import copy
 import sys
 from pathlib import Path
 
@@ -13,22 +12,17 @@ from accelerate.utils import set_seed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import tiny_unet  # noqa: E402
 
-from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler  # noqa: E402
 from diffusers_act.training import ACTConfig, ACTTrainer  # noqa: E402
 
 
 def main(output_dir: str, steps: int = 3) -> None:
     accelerator = Accelerator()
     set_seed(0)  # the same initial weights on every rank
-    unet = tiny_unet(num_class_embeds=4).train()
-    target = copy.deepcopy(unet)
-    discriminator = ACTDiscriminator.from_unet_config(unet.config)
-    g_opt = torch.optim.RAdam(unet.parameters(), lr=1e-3, betas=(0.0, 0.99))
-    d_opt = torch.optim.RAdam(discriminator.parameters(), lr=1e-3, betas=(0.0, 0.99))
-    unet, discriminator, g_opt, d_opt = accelerator.prepare(unet, discriminator, g_opt, d_opt)
-    target.to(accelerator.device)
-    config = ACTConfig(total_steps=10, s0=4, s1=8, augment=True, aug_p=0.2, gp_interval=1, aug_target=0.0)
-    trainer = ACTTrainer(unet, target, ConsistencyACTScheduler(), g_opt, config, accelerator, discriminator, d_opt)
+    config = ACTConfig(
+        total_steps=10, s0=4, s1=8, augment=True, aug_p=0.2, gp_interval=1, aug_target=0.0, learning_rate=1e-3
+    )
+    trainer = ACTTrainer.build(tiny_unet(num_class_embeds=4).train(), config, accelerator)
+    unet, target, discriminator = trainer.unet, trainer.target_unet, trainer.discriminator
 
     set_seed(100 + accelerator.process_index)  # different data and noise on each rank
     for step in range(steps):

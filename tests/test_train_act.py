@@ -13,7 +13,10 @@ from huggingface_hub import ModelCard
 from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file
 
+import diffusers_act.training.checkpoints as checkpoints_module
+import diffusers_act.training.hub as hub_module
 from diffusers_act import ACTDiscriminator, ACTPipeline
+from diffusers_act.training import complete_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "train_act" / "train_act.py"
@@ -51,7 +54,9 @@ def test_bare_readme_command_writes_a_usable_model(tmp_path):
     assert "ACTPipeline.from_pretrained" in card.text and "--max_train_steps 4" in card.text
     assert PIL.Image.open(output / "samples.png").size[0] > 16
     assert (output / "samples" / "step-0000002.png").is_file()
-    assert [c.name for c in train_act.complete_checkpoints(output)] == ["checkpoint-2", "checkpoint-4"]
+    assert [c.name for c in complete_checkpoints(output)] == ["checkpoint-2", "checkpoint-4"]
+    sampled = ACTPipeline.from_pretrained(output / "checkpoint-2")  # each checkpoint is a pipeline too
+    assert sampled.unet.config.num_class_embeds == 10 and sampled.scheduler.config.num_train_timesteps == 161
     logs = read_logs(output)
     assert logs[-1]["step"] == 4  # logged every --logging_steps (10) and at the last iteration
     # R1 ran at iteration 0 only (interval 16); its value is carried to every later log line
@@ -62,29 +67,15 @@ def test_bare_readme_command_writes_a_usable_model(tmp_path):
     assert list((output / "logs").rglob("events.out.tfevents*"))  # the default tracker, tensorboard
 
 
-def test_presets_fill_defaults_and_flags_override():
-    args = train_act.parse_args(["--preset", "cifar10", "--learning_rate", "2e-4", "--no-random_flip"])
-    assert (args.resolution, args.train_batch_size, args.max_train_steps) == (32, 80, 300_000)
-    assert (args.s0, args.s1, args.mu0, args.adv_weight, args.adv_weight_mid) == (2, 150, 0.9, 0.3, 0.3)
-    assert args.learning_rate == 2e-4 and args.discr_learning_rate == 1e-4 and args.random_flip is False
-    assert args.explicit == {"preset": "cifar10", "learning_rate": 2e-4, "random_flip": False}
-    imagenet = train_act.parse_args(["--preset", "imagenet64", "--train_data_dir", "x"])
-    assert (imagenet.adv_weight, imagenet.adv_weight_mid, imagenet.mixed_precision) == (0.6, 0.2, "fp16")
-    digits = train_act.parse_args([])
-    assert digits.preset == "digits" and digits.mu0 == 0.0 and digits.index_distribution == "lognormal"
-
-
 def checkpoint_state(path):
-    state = {f"g.{k}": v for k, v in load_file(path / "model.safetensors").items()}
-    state.update({f"d.{k}": v for k, v in load_file(path / "model_1.safetensors").items()})
-    for i, name in enumerate(("target", "trainer", "ema")):
-        obj = torch.load(path / f"custom_checkpoint_{i}.pkl", weights_only=False)
-        if name == "trainer":
-            state["aug"] = obj["augment"]
-        elif name == "target":
-            state.update({f"t.{k}": v for k, v in obj.items()})
-        else:
-            state.update({f"e.{i}": v for i, v in enumerate(obj["shadow_params"])})
+    """Every tensor and JSON value of a checkpoint's training state (no file of it needs pickle)."""
+    state = {}
+    for file in sorted((path / "training").glob("*.safetensors")):
+        state.update({f"{file.stem}.{k}": v for k, v in load_file(file).items()})
+    optimizers = torch.load(path / "training" / "optimizers.pt", weights_only=True)
+    state.update({f"opt.{k}": v for k, v in optimizers["generator"]["state"].items()})
+    state["trainer"] = json.loads((path / "training" / "trainer_state.json").read_text())
+    assert not list(path.rglob("*.pkl")) and not list(path.rglob("*.bin"))
     return state
 
 
@@ -117,10 +108,10 @@ def test_resume_is_exact(tmp_path, monkeypatch):
     resumed = run(tmp_path, *flags, "--resume_from_checkpoint", "latest", name="resumed")
 
     a, b = checkpoint_state(straight / "checkpoint-4"), checkpoint_state(resumed / "checkpoint-4")
-    assert a["aug"] == b["aug"] and a["aug"]["p"] > 0
-    assert a.keys() == b.keys()
+    assert a["trainer"] == b["trainer"] and a["trainer"]["augment"]["p"] > 0
+    assert a.keys() == b.keys() and any(k.startswith("ema.") for k in a) and any(k.startswith("opt.") for k in a)
     for key in a:
-        if key != "aug":
+        if key != "trainer":
             torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7, msg=key)
     assert [e["step"] for e in read_logs(resumed)] == [1, 2, 3, 4]
     assert read_logs(resumed)[-1]["loss_ct"] == pytest.approx(read_logs(straight)[-1]["loss_ct"], rel=1e-5)
@@ -139,26 +130,25 @@ def test_checkpoint_limit_and_interrupted_writes(tmp_path, monkeypatch):
         "--adv_weight",
         "0",
     )
-    assert [c.name for c in train_act.complete_checkpoints(output)] == ["checkpoint-4", "checkpoint-6"]
+    assert [c.name for c in complete_checkpoints(output)] == ["checkpoint-4", "checkpoint-6"]
 
     # a write killed half-way (before the final rename) leaves a hidden partial folder that `latest` ignores
-    real_replace = train_act.os.replace
+    real_replace = checkpoints_module.os.replace
 
     def crash_on_second(src, dst):
         if str(dst).endswith("checkpoint-4"):
             raise KeyboardInterrupt("killed while writing checkpoint-4")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(train_act.os, "replace", crash_on_second)
+    monkeypatch.setattr(checkpoints_module.os, "replace", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         run(
             tmp_path, *FAST, "--max_train_steps", "6", "--checkpointing_steps", "2", "--adv_weight", "0", name="killed"
         )
     killed = tmp_path / "killed"
     assert (killed / ".checkpoint-4.tmp").is_dir()
-    (killed / "checkpoint-9").mkdir()  # a folder with a checkpoint name but no state file is not complete either
-    args = train_act.parse_args(["--output_dir", str(killed), "--resume_from_checkpoint", "latest"])
-    assert train_act.resolve_resume(args).name == "checkpoint-2"
+    (killed / "checkpoint-9").mkdir()  # a folder with a checkpoint name but no manifest is not complete either
+    assert complete_checkpoints(killed)[-1].name == "checkpoint-2"
 
 
 def test_push_to_hub_uploads_the_model_without_checkpoints(tmp_path, monkeypatch):
@@ -176,8 +166,8 @@ def test_push_to_hub_uploads_the_model_without_checkpoints(tmp_path, monkeypatch
         folder = Path(kwargs["folder_path"])
         calls["files"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
-    monkeypatch.setattr(train_act, "create_repo", fake_create_repo)
-    monkeypatch.setattr(train_act, "upload_folder", fake_upload_folder)
+    monkeypatch.setattr(hub_module, "create_repo", fake_create_repo)
+    monkeypatch.setattr(hub_module, "upload_folder", fake_upload_folder)
     output = run(
         tmp_path,
         *FAST,
@@ -213,7 +203,7 @@ def test_failed_upload_keeps_the_output_and_says_how_to_retry(tmp_path, monkeypa
     def broken(*args, **kwargs):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(train_act, "create_repo", broken)
+    monkeypatch.setattr(hub_module, "create_repo", broken)
     with pytest.raises(RuntimeError, match="intact") as error:
         run(tmp_path, *FAST, "--max_train_steps", "1", "--adv_weight", "0", "--push_to_hub", "--hub_model_id", "a/b")
     assert "upload_folder" in str(error.value)
@@ -238,7 +228,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypat
     with pytest.raises(train_act.NonFiniteLossError, match="checkpoint-2"):
         run(tmp_path, *FAST, "--max_train_steps", "5", "--checkpointing_steps", "2", "--adv_weight", "0")
     output = tmp_path / "out"
-    assert [c.name for c in train_act.complete_checkpoints(output)] == ["checkpoint-2"]
+    assert [c.name for c in complete_checkpoints(output)] == ["checkpoint-2"]
     assert not (output / "model_index.json").exists()
 
 

@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import math
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from accelerate import Accelerator
 from conftest import launch_two_cpu_processes, tiny_unet
 from sklearn.datasets import load_digits
 
-from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler
+from diffusers_act import ConsistencyACTScheduler
 from diffusers_act.training import ACTConfig, ACTTrainer, consistency_function, num_timesteps, target_ema_decay
 
 HERE = Path(__file__).resolve().parent
@@ -22,18 +23,8 @@ def make_trainer(config, accelerator=None, num_class_embeds=None, channels=3, lr
     unet = tiny_unet(
         num_class_embeds=num_class_embeds, in_channels=channels, out_channels=channels, **unet_overrides
     ).train()
-    target = copy.deepcopy(unet)
-    g_opt = torch.optim.RAdam(unet.parameters(), lr=lr, betas=(0.0, 0.99))
-    discriminator = d_opt = None
-    if config.adversarial:
-        discriminator = ACTDiscriminator.from_unet_config(unet.config)
-        d_opt = torch.optim.RAdam(discriminator.parameters(), lr=lr, betas=(0.0, 0.99))
-    accelerator = accelerator or Accelerator()
-    if discriminator is not None:
-        unet, discriminator, g_opt, d_opt = accelerator.prepare(unet, discriminator, g_opt, d_opt)
-    else:
-        unet, g_opt = accelerator.prepare(unet, g_opt)
-    return ACTTrainer(unet, target, ConsistencyACTScheduler(), g_opt, config, accelerator, discriminator, d_opt)
+    config = dataclasses.replace(config, learning_rate=lr, discr_learning_rate=lr)
+    return ACTTrainer.build(unet, config, accelerator or Accelerator())
 
 
 def snapshot(module):
@@ -183,7 +174,7 @@ def test_short_digits_run_decreases_the_consistency_loss():
         adv_weight=0.0,
     )
     trainer = make_trainer(config, channels=1, lr=5e-4, block_out_channels=(16, 32), norm_num_groups=8)
-    trainer.optimizer = torch.optim.Adam(trainer.unet.parameters(), lr=5e-4)
+    trainer.optimizer, trainer.lr_schedulers = torch.optim.Adam(trainer.unet.parameters(), lr=5e-4), ()
     scheduler, unet = trainer.scheduler, trainer.unet
     g = torch.Generator().manual_seed(1)
     evaluation = x[torch.randperm(len(x), generator=g)[:256]]
@@ -276,8 +267,8 @@ def test_two_processes_end_with_identical_state(tmp_path):
     after iterations on different data."""
     result = launch_two_cpu_processes(str(HERE / "distributed_train_script.py"), str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
-    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
-    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=False)
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert rank0["world_size"] == 2
     assert rank0["logs"]["loss_ct"] != rank1["logs"]["loss_ct"]  # the ranks did see different data
     for key in ("unet", "target", "discriminator"):

@@ -1,5 +1,8 @@
-"""The paper's models and training settings (ACT_SPEC section 9, paper Tables 5 and 6), plus a small CPU preset."""
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""UNet configs: the paper's models (paper Table 5), a small CPU model for the digits, and one sized for any
+resolution. The training settings of each preset are in `diffusers_act.training.config`."""
 
+import math
 from copy import deepcopy
 
 from diffusers import UNet2DModel
@@ -43,85 +46,55 @@ UNET_PRESETS: dict[str, dict] = {
     },
 }
 
-# Training settings of `examples/train_act/train_act.py` for each preset; any explicit flag overrides them.
-TRAINING_PRESETS: dict[str, dict] = {
-    # Paper Tables 5/6 and the authors' code: FID 6.0 (ACT-Aug) after 300k iterations at batch 80 on one GPU.
-    "cifar10": {
-        "dataset_name": "cifar10",
-        "image_column": "img",
-        "resolution": 32,
-        "random_flip": True,
-        "class_conditional": False,
-        "train_batch_size": 80,
-        "max_train_steps": 300_000,
-        "learning_rate": 1e-4,
-        "discr_learning_rate": 1e-4,
-        "mixed_precision": "no",
-        "loss_type": "lpips",
-        "s0": 2,
-        "s1": 150,
-        "mu0": 0.9,
-        "adv_weight": 0.3,
-        "adv_weight_mid": 0.3,
-        "gp_weight": 5.0,
-        "gp_interval": 16,
-        "use_augment": True,
-        "aug_target": 0.55,
-        "aug_rate": 0.05,
-        "aug_ema": 0.93,
-        "noise_conditioning": "sigma",
-    },
-    # Paper: FID 10.6 after 400k iterations at batch 320 on 4 A100s in fp16; class-conditional, no augmentation.
-    # ImageNet is gated on the Hub: pass --dataset_name with a 64x64 copy you can access, or --train_data_dir.
-    "imagenet64": {
-        "resolution": 64,
-        "random_flip": True,
-        "class_conditional": True,
-        "train_batch_size": 320,
-        "max_train_steps": 400_000,
-        "learning_rate": 5e-5,
-        "discr_learning_rate": 5e-5,
-        "mixed_precision": "fp16",
-        "loss_type": "lpips",
-        "s0": 2,
-        "s1": 200,
-        "mu0": 0.95,
-        "adv_weight": 0.6,
-        "adv_weight_mid": 0.2,
-        "gp_weight": 5.0,
-        "gp_interval": 16,
-        "use_augment": False,
-        "noise_conditioning": "sigma",
-    },
-    # A laptop CPU: the improved-CT options (ACT_SPEC section 2), which make short runs work.
-    "digits": {
-        "resolution": 16,
-        "random_flip": False,
-        "class_conditional": True,
-        "train_batch_size": 32,
-        "max_train_steps": 2000,
-        "learning_rate": 5e-4,
-        "discr_learning_rate": 5e-4,
-        "mixed_precision": "no",
-        "loss_type": "pseudo_huber",
-        "num_timesteps_schedule": "doubling",
-        "s0": 10,
-        "s1": 160,
-        "mu0": 0.0,
-        "index_distribution": "lognormal",
-        "loss_weighting": "inverse_delta",
-        "adv_weight": 0.3,
-        "adv_weight_mid": 0.3,
-        "gp_weight": 5.0,
-        "gp_interval": 16,
-        "use_augment": False,
-        "use_ema": True,
-        "ema_decay": 0.999,
-        "checkpointing_steps": 500,
-        "validation_steps": 500,
-        "fid_feature_extractor": "digits",
-    },
-}
+
+def auto_unet_config(resolution: int) -> dict:
+    """
+    A CPU-friendly UNet sized for `resolution`, for your own data without a preset: one level per halving down to
+    4x4 (2 to 5 levels), widths (32, 64, 64, 128, 128), one attention level at 16x16 or below (the digits preset's
+    model at 16x16). Channels and classes come from the data.
+    """
+    levels = min(5, max(2, int(math.log2(max(resolution, 1))) - 1))
+    attention = next(i for i in range(1, levels) if resolution / 2**i <= 16 or i == levels - 1)
+    return {
+        "sample_size": resolution,
+        "layers_per_block": 1,
+        "block_out_channels": (32, 64, 64, 128, 128)[:levels],
+        "down_block_types": tuple("AttnDownBlock2D" if i == attention else "DownBlock2D" for i in range(levels)),
+        "up_block_types": tuple(
+            "AttnUpBlock2D" if i == levels - 1 - attention else "UpBlock2D" for i in range(levels)
+        ),
+        "attention_head_dim": 8,
+        "norm_num_groups": 8,
+    }
+
+
+def unet_config(
+    preset: str | None,
+    resolution: int,
+    channels: int,
+    num_classes: int | None,
+    model_config_name_or_path: str | None = None,
+) -> dict:
+    """
+    The generator's config for a run: a UNet config file, folder or Hub id if given, else the preset's UNet, else
+    [`auto_unet_config`]; with the run's resolution, channels and classes. A resolution the UNet cannot halve often
+    enough is an error that names the nearest ones that fit.
+    """
+    if model_config_name_or_path:
+        config = dict(UNet2DModel.load_config(model_config_name_or_path))
+        config = {k: v for k, v in config.items() if not k.startswith("_")}
+    else:
+        config = deepcopy(UNET_PRESETS[preset]) if preset else auto_unet_config(resolution)
+    config.update(sample_size=resolution, in_channels=channels, out_channels=channels, num_class_embeds=num_classes)
+    factor = 2 ** (len(config["block_out_channels"]) - 1)
+    if resolution < 1 or resolution % factor:
+        lower, upper = (resolution // factor) * factor, (resolution // factor + 1) * factor
+        raise ValueError(
+            f"--resolution {resolution} does not fit this UNet: its {len(config['block_out_channels'])} levels "
+            f"halve the image {int(math.log2(factor))} times, so the resolution must be a multiple of {factor} "
+            f"(e.g. {max(lower, factor)} or {upper})."
+        )
+    return config
 
 
 def unet_from_preset(name: str, **overrides) -> UNet2DModel:

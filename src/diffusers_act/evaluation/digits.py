@@ -1,39 +1,14 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
-"""scikit-learn's bundled 8x8 handwritten digits as a small real dataset, and a classifier whose features give a
-digits-specific FID (Inception features mean little on 16x16 grey digits)."""
+"""A classifier of scikit-learn's bundled 8x8 handwritten digits whose features give a digits-specific FID (Inception
+features mean little on 16x16 grey digits). The digits themselves are loaded by `diffusers_act.training.data`."""
 
 import functools
 
-import numpy as np
-import PIL.Image
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-DIGITS_TRAIN_SIZE = 1347  # the first 1,347 of the 1,797 images; the last 450 are held out
-
-
-def digits_pil_images() -> tuple[list[PIL.Image.Image], list[int]]:
-    """The 1,797 digits as 8x8 grey PIL images (0-16 scaled to 0-255) and their labels, in scikit-learn's order."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = [PIL.Image.fromarray((img * 255 / 16).round().astype(np.uint8), mode="L") for img in digits.images]
-    return images, digits.target.tolist()
-
-
-def digits_tensors(resolution: int = 16, split: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
-    """
-    The digits resized (bicubic, as the training script does) to `resolution`, in `[0, 1]`, shape `(N, 1, R, R)`,
-    with labels. `split`: `"train"` (first 1,347), `"test"` (last 450) or `"all"`.
-    """
-    images, labels = digits_pil_images()
-    selection = {"train": slice(0, DIGITS_TRAIN_SIZE), "test": slice(DIGITS_TRAIN_SIZE, None), "all": slice(None)}
-    if split not in selection:
-        raise ValueError(f"`split` must be 'train', 'test' or 'all', got {split!r}.")
-    images, labels = images[selection[split]], labels[selection[split]]
-    arrays = [np.asarray(im.resize((resolution, resolution), PIL.Image.BICUBIC), np.float32) for im in images]
-    return torch.from_numpy(np.stack(arrays))[:, None] / 255, torch.tensor(labels)
+from ..training.data import DIGITS_TRAIN_SIZE, digits_pil_images, digits_tensors  # noqa: F401 (re-exported)
 
 
 class DigitsClassifier(nn.Module):

@@ -86,24 +86,31 @@ def compute_metrics(
     inception_score_splits: int | None = 10,
     precision_recall_k: int | None = 3,
     batch_size: int = 256,
+    reference_features: torch.Tensor | None = None,
+    device: torch.device | str | None = None,
 ) -> dict[str, float]:
     """
     FID against `reference` (images in `[0, 1]`, or precomputed statistics), and, when possible, the Inception
-    Score (the extractor needs `class_probabilities`) and improved precision / recall (needs reference images).
+    Score (the extractor needs `class_probabilities`) and improved precision / recall (needs reference images, or
+    their `reference_features` extracted beforehand, which then replace `reference`'s extraction).
 
     Returns:
         `dict` with `fid`, and `inception_score`, `inception_score_std`, `precision`, `recall` when computed.
     """
-    features = extract_features(extractor, images, batch_size)
-    if isinstance(reference, FeatureStatistics):
-        reference_stats, reference_features = reference, None
+    features = extract_features(extractor, images, batch_size, device=device)
+    if reference_features is not None:
+        reference_stats = FeatureStatistics.from_features(reference_features)
+    elif isinstance(reference, FeatureStatistics):
+        reference_stats = reference
     else:
-        reference_features = extract_features(extractor, reference, batch_size)
+        reference_features = extract_features(extractor, reference, batch_size, device=device)
         reference_stats = FeatureStatistics.from_features(reference_features)
     results = {"fid": frechet_distance(FeatureStatistics.from_features(features), reference_stats)}
     if inception_score_splits and hasattr(extractor, "class_probabilities"):
-        probs = extract_features(extractor, images, batch_size, probabilities=True)
+        probs = extract_features(extractor, images, batch_size, probabilities=True, device=device)
         results["inception_score"], results["inception_score_std"] = inception_score(probs, inception_score_splits)
     if precision_recall_k and reference_features is not None:
-        results["precision"], results["recall"] = precision_recall(reference_features, features, precision_recall_k)
+        results["precision"], results["recall"] = precision_recall(
+            reference_features.to(features), features, precision_recall_k
+        )
     return results

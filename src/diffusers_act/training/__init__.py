@@ -1,6 +1,10 @@
-"""The pieces of ACT training: curricula, losses, augmentation and one training-step object."""
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""What the training script composes: the config (the one source of defaults), curricula, losses, augmentation, the
+trainer and its builder, data, checkpoints, monitoring and the Hub."""
 
 from .augmentation import AugmentController, DifferentiableAugment
+from .checkpoints import CheckpointManager, complete_checkpoints
+from .config import IMPROVED_RECIPE, PRESETS, ACTConfig, RunConfig, build_parser, parse_args, resolve_configs
 from .curricula import (
     adversarial_weight,
     consistency_loss_weight,
@@ -10,6 +14,15 @@ from .curricula import (
     sample_timestep_indices,
     target_ema_decay,
 )
+from .data import (
+    digits_dataset,
+    digits_tensors,
+    load_training_dataset,
+    make_dataloader,
+    make_transform,
+    resumable_batches,
+)
+from .hub import push_to_hub, write_model_card
 from .losses import (
     L2Distance,
     LPIPSDistance,
@@ -20,13 +33,35 @@ from .losses import (
     make_distance,
     r1_penalty,
 )
-from .trainer import ACTConfig, ACTTrainer, consistency_function
+from .monitoring import JsonlLog, SampleEvaluator, log_image, process_fingerprints, sample_grid
+from .trainer import ACTTrainer, consistency_function
 
 __all__ = [
     "ACTConfig",
     "ACTTrainer",
     "AugmentController",
+    "CheckpointManager",
     "DifferentiableAugment",
+    "IMPROVED_RECIPE",
+    "JsonlLog",
+    "PRESETS",
+    "RunConfig",
+    "SampleEvaluator",
+    "build_parser",
+    "complete_checkpoints",
+    "digits_dataset",
+    "digits_tensors",
+    "load_training_dataset",
+    "log_image",
+    "make_dataloader",
+    "make_transform",
+    "parse_args",
+    "process_fingerprints",
+    "push_to_hub",
+    "resolve_configs",
+    "resumable_batches",
+    "sample_grid",
+    "write_model_card",
     "L2Distance",
     "LPIPSDistance",
     "PseudoHuberDistance",

@@ -1,14 +1,23 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
-"""One ACT training iteration (Algorithms 1 and 2 of the paper, ACT_SPEC section 4) under accelerate."""
+"""One ACT training iteration (Algorithms 1 and 2 of ACT, arXiv 2311.14097; docs/training.md) under accelerate, and
+the one way to build the models and optimizers it needs."""
 
-from dataclasses import asdict, dataclass
+import copy
+import json
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from diffusers import UNet2DModel
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
+from ..models.discriminator import ACTDiscriminator
 from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
 from .augmentation import AugmentController, DifferentiableAugment
+from .config import ACTConfig
 from .curricula import (
     adversarial_weight,
     consistency_loss_weight,
@@ -23,67 +32,6 @@ from .losses import (
     make_distance,
     r1_penalty,
 )
-
-
-@dataclass
-class ACTConfig:
-    """
-    Hyperparameters of ACT training. Defaults are the paper's CIFAR-10 values (ACT_SPEC section 9) with the
-    pseudo-Huber distance, which needs no extra download.
-
-    Args:
-        total_steps: K, the number of iterations the curricula are spread over.
-        s0, s1: Initial and final discretisation steps of N(k).
-        num_timesteps_schedule: `"ct"` (paper), `"official"` (authors' code) or `"doubling"` (improved CT).
-        mu0, target_ema_schedule: mu(k) = exp(s0 ln(mu0) / N) (`"ct"`) or `/ (N - 1)` (`"official"`); `mu0 = 0`
-            makes the teacher the current weights.
-        index_distribution, p_mean, p_std: how n is drawn: `"uniform"` (paper) or `"lognormal"` (improved CT).
-        loss_weighting: `"none"` (paper) or `"inverse_delta"`, 1 / (t_{n+1} - t_n) (improved CT).
-        normalize_loss_weight: divide the consistency weight by its mean over n, so that the weighted loss keeps
-            the scale of the unweighted one that lambda was tuned against (the mean of 1 / (t_{n+1} - t_n) grows
-            from about 8 at N = 11 to 141 at N = 161 under the log-normal n).
-        loss_type, huber_c: the distance d (`"l2"`, `"pseudo_huber"`, `"lpips"`) and the pseudo-Huber c
-            (None: 0.00054 sqrt(C H W)).
-        adv_weight, adv_weight_mid: w and w_mid of lambda_N(m); `adv_weight = 0` is plain consistency training (no
-            discriminator is used at all).
-        gan_loss: `"non_saturating"` (authors' code) or `"saturating"` (the paper's formula) generator loss.
-        gp_weight, gp_interval, gp_lazy: R1 weight w_gp (gamma / 2), computed every `gp_interval` iterations,
-            multiplied by `gp_interval` when `gp_lazy`.
-        augment, aug_target, aug_rate, aug_ema, aug_p: ACT-Aug: adaptive augmentation with tau, p_r, mu_p and
-            the initial p.
-    """
-
-    total_steps: int = 300_000
-    s0: int = 2
-    s1: int = 150
-    num_timesteps_schedule: str = "ct"
-    mu0: float = 0.9
-    target_ema_schedule: str = "ct"
-    index_distribution: str = "uniform"
-    p_mean: float = -1.1
-    p_std: float = 2.0
-    loss_weighting: str = "none"
-    normalize_loss_weight: bool = False
-    loss_type: str = "pseudo_huber"
-    huber_c: float | None = None
-    adv_weight: float = 0.3
-    adv_weight_mid: float = 0.3
-    gan_loss: str = "non_saturating"
-    gp_weight: float = 5.0
-    gp_interval: int = 16
-    gp_lazy: bool = False
-    augment: bool = False
-    aug_target: float = 0.55
-    aug_rate: float = 0.05
-    aug_ema: float = 0.93
-    aug_p: float = 0.0
-
-    @property
-    def adversarial(self) -> bool:
-        return self.adv_weight > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def consistency_function(
@@ -105,7 +53,8 @@ def consistency_function(
 
 class ACTTrainer:
     """
-    Performs ACT iterations: a generator (consistency-model) step, the target EMA update and a discriminator step.
+    Performs ACT iterations: a generator (consistency-model) step, the target EMA update, the evaluation EMA update
+    and a discriminator step. Build one with [`ACTTrainer.build`].
 
     The models and optimizers may be `accelerator.prepare`d (DDP, mixed precision, gradient accumulation); the
     target network is a plain module with the generator's architecture, kept identical on every process. With
@@ -116,12 +65,15 @@ class ACTTrainer:
 
     Args:
         unet: The online generator F_theta (optionally prepared).
-        target_unet: The target network theta^- (same architecture, not prepared); sampled at the end of training.
+        target_unet: The target network theta^- (same architecture, not prepared); sampled at the end of training
+            unless `ema` is given.
         scheduler: Owns the grid and the preconditioning.
-        optimizer: The generator's optimizer (optionally prepared).
+        optimizer: The generator's optimizer (optionally prepared); None for a trainer that only computes losses.
         config: [`ACTConfig`].
         accelerator: The `Accelerator` the models were prepared with (a default one if None).
         discriminator, discriminator_optimizer: D and its optimizer, needed when `config.adv_weight > 0`.
+        lr_schedulers: Learning-rate schedulers stepped after every iteration.
+        ema: An evaluation `EMAModel` of the generator's weights, updated after every optimizer step and shipped.
     """
 
     def __init__(
@@ -129,23 +81,24 @@ class ACTTrainer:
         unet: nn.Module,
         target_unet: nn.Module,
         scheduler: ConsistencyACTScheduler,
-        optimizer: torch.optim.Optimizer,
+        optimizer: torch.optim.Optimizer | None,
         config: ACTConfig,
         accelerator: Accelerator | None = None,
         discriminator: nn.Module | None = None,
         discriminator_optimizer: torch.optim.Optimizer | None = None,
+        lr_schedulers: tuple = (),
+        ema: EMAModel | None = None,
     ):
-        if config.adversarial and (discriminator is None or discriminator_optimizer is None):
+        if config.adversarial and discriminator is None:
             raise ValueError(
-                f"`adv_weight` is {config.adv_weight}, so ACT needs a `discriminator` and a "
-                "`discriminator_optimizer`; pass them, or set `adv_weight=0` for plain consistency training."
+                f"`adv_weight` is {config.adv_weight}, so ACT needs a `discriminator` (and, to train, a "
+                "`discriminator_optimizer`); pass them, or set `adv_weight=0` for plain consistency training."
             )
-        if config.gp_interval < 1:
-            raise ValueError(f"`gp_interval` must be at least 1, got {config.gp_interval}.")
         self.unet, self.target_unet, self.scheduler = unet, target_unet.requires_grad_(False), scheduler
         self.optimizer, self.config = optimizer, config
         self.accelerator = accelerator or Accelerator()
         self.discriminator, self.discriminator_optimizer = discriminator, discriminator_optimizer
+        self.lr_schedulers, self.ema = tuple(lr_schedulers), ema
         self.distance = make_distance(config.loss_type, config.huber_c).to(self.accelerator.device)
         channels = self.accelerator.unwrap_model(unet).config.in_channels
         self.augment = DifferentiableAugment(channels, p=config.aug_p) if config.augment else None
@@ -155,60 +108,150 @@ class ACTTrainer:
             else None
         )
 
+    @classmethod
+    def build(
+        cls,
+        unet: UNet2DModel | dict,
+        config: ACTConfig,
+        accelerator: Accelerator | None = None,
+        discriminator: nn.Module | None = None,
+    ) -> "ACTTrainer":
+        """
+        Builds everything an ACT run trains: the target copy, the discriminator (from the UNet's config, when
+        `config.adv_weight > 0`), the evaluation EMA (`config.use_ema`), two RAdam optimizers and their
+        learning-rate schedules, all prepared with `accelerator`, and the scheduler of the final grid N(K).
+
+        Args:
+            unet (`UNet2DModel` or `dict`):
+                The generator to train, or a UNet config to build one from (random weights from torch's seed).
+            config ([`ACTConfig`]):
+                The hyperparameters.
+            accelerator (`Accelerator`, *optional*):
+                Devices, processes and precision; a default one if None.
+            discriminator (`nn.Module`, *optional*):
+                A discriminator to start from; a fresh [`ACTDiscriminator`] if None.
+        """
+        accelerator = accelerator or Accelerator()
+        unet = UNet2DModel(**unet) if isinstance(unet, dict) else unet
+        target = copy.deepcopy(unet).requires_grad_(False)
+        if config.adversarial and discriminator is None:
+            discriminator = ACTDiscriminator.from_unet_config(unet.config)
+        ema = None
+        if config.use_ema:
+            ema = EMAModel(unet.parameters(), decay=config.ema_decay, model_cls=UNet2DModel, model_config=unet.config)
+        betas, decay = (config.adam_beta1, config.adam_beta2), config.adam_weight_decay
+        # accelerate steps a prepared schedule once per process, hence the counts times num_processes
+        schedule = {
+            "num_warmup_steps": config.lr_warmup_steps * accelerator.num_processes,
+            "num_training_steps": config.total_steps * accelerator.num_processes,
+        }
+        optimizer = torch.optim.RAdam(unet.parameters(), lr=config.learning_rate, betas=betas, weight_decay=decay)
+        objects = [unet, optimizer, get_scheduler(config.lr_scheduler, optimizer, **schedule)]
+        if config.adversarial:
+            d_optimizer = torch.optim.RAdam(
+                discriminator.parameters(), lr=config.discr_learning_rate, betas=betas, weight_decay=decay
+            )
+            objects += [discriminator, d_optimizer, get_scheduler(config.lr_scheduler, d_optimizer, **schedule)]
+        prepared = accelerator.prepare(*objects)
+        unet, optimizer, schedulers = prepared[0], prepared[1], prepared[2::3]
+        discriminator, d_optimizer = (prepared[3], prepared[4]) if config.adversarial else (None, None)
+        target.to(accelerator.device)
+        if ema is not None:
+            ema.to(accelerator.device)
+        scheduler = ConsistencyACTScheduler(
+            num_train_timesteps=config.final_num_timesteps,
+            sigma_min=config.sigma_min,
+            sigma_max=config.sigma_max,
+            rho=config.rho,
+            noise_conditioning=config.noise_conditioning,
+        )
+        return cls(
+            unet, target, scheduler, optimizer, config, accelerator, discriminator, d_optimizer, schedulers, ema
+        )
+
     # ------------------------------------------------------------------------------------------------------------
     def curriculum(self, step: int) -> tuple[int, float]:
         """N(k) and mu(k) at iteration `step`."""
-        c = self.config
-        n_steps = num_timesteps(step, c.total_steps, c.s0, c.s1, c.num_timesteps_schedule)
-        return n_steps, target_ema_decay(n_steps, c.s0, c.mu0, c.target_ema_schedule)
+        config = self.config
+        size = num_timesteps(step, config.total_steps, config.s0, config.s1, config.num_timesteps_schedule)
+        return size, target_ema_decay(size, config.s0, config.mu0, config.target_ema_schedule)
 
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
         return images if self.augment is None else self.augment(images)
 
     def _draw(self, sigmas: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        c = self.config
-        indices = sample_timestep_indices(sigmas.cpu(), images.shape[0], c.index_distribution, c.p_mean, c.p_std)
+        config = self.config
+        indices = sample_timestep_indices(
+            sigmas.cpu(), images.shape[0], config.index_distribution, config.p_mean, config.p_std
+        )
         return indices.to(images.device), torch.randn_like(images)
 
     # ------------------------------------------------------------------------------------------------------------
-    def generator_step(self, images, class_labels, sigmas, n_steps) -> dict[str, float]:
-        """Steps 1-5 of Algorithm 1: the consistency loss plus lambda-weighted adversarial loss; an optimizer step."""
-        c, acc = self.config, self.accelerator
-        indices, noise = self._draw(sigmas, images)
-        t_next, t_cur = sigmas[indices + 1], sigmas[indices]
+    def generator_loss(
+        self,
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None,
+        sigmas: torch.Tensor,
+        num_timesteps: int,
+        indices: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """
+        Steps 1-4 of Algorithm 1: `L_f = mean((1 - lambda) w(n) d(student, target)) + mean(lambda g(D(A(student))))`
+        on the grid `sigmas` of size `num_timesteps`, with n and z drawn unless given.
+
+        Returns:
+            `dict` of tensors: `consistency` (the first mean) and, for ACT, `adversarial` (the second), both with
+            their graphs, whose sum is the loss; and detached `loss_ct`, `loss_g`, `adv_weight_mean` for logs.
+        """
+        config, acc = self.config, self.accelerator
+        if indices is None:
+            indices, noise = self._draw(sigmas, images)
+        sigma_next, sigma = sigmas[indices + 1], sigmas[indices]
         with acc.autocast():
             student = consistency_function(
-                self.unet, self.scheduler, images + t_next.view(-1, 1, 1, 1) * noise, t_next, class_labels
-            )
+                self.unet, self.scheduler, self.scheduler.add_noise(images, noise, sigmas=sigma_next), sigma_next,
+                class_labels,
+            )  # fmt: skip
             with torch.no_grad():
                 target = consistency_function(
-                    self.target_unet, self.scheduler, images + t_cur.view(-1, 1, 1, 1) * noise, t_cur, class_labels
-                )
-            weight_ct = consistency_loss_weight(sigmas, indices, c.loss_weighting)
-            if c.normalize_loss_weight:
+                    self.target_unet, self.scheduler, self.scheduler.add_noise(images, noise, sigmas=sigma), sigma,
+                    class_labels,
+                )  # fmt: skip
+            weight_ct = consistency_loss_weight(sigmas, indices, config.loss_weighting)
+            if config.normalize_loss_weight:
                 weight_ct = weight_ct / expected_consistency_loss_weight(
-                    sigmas, c.loss_weighting, c.index_distribution, c.p_mean, c.p_std
+                    sigmas, config.loss_weighting, config.index_distribution, config.p_mean, config.p_std
                 )
             loss_ct = self.distance(student.float(), target.float()) * weight_ct
-            logs = {"loss_ct": loss_ct.mean().item()}
-            if c.adversarial:
-                weight = adversarial_weight(indices + 1, n_steps, c.adv_weight, c.adv_weight_mid).to(loss_ct)
-                # D's parameters get no gradient here; the unwrapped module keeps DDP out of this forward pass
-                discriminator = acc.unwrap_model(self.discriminator).requires_grad_(False)
-                try:
-                    time_input = self.scheduler.precondition_noise(t_next)
-                    logits = discriminator(self._augment(student), time_input, class_labels)
-                finally:
-                    discriminator.requires_grad_(True)
-                loss_g = generator_adversarial_loss(logits.float(), c.gan_loss)
-                loss = ((1 - weight) * loss_ct + weight * loss_g).mean()
-                logs.update(loss_g=loss_g.mean().item(), adv_weight_mean=weight.mean().item())
-            else:
-                loss = loss_ct.mean()
-            acc.backward(loss)
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-        return logs
+            terms = {"loss_ct": loss_ct.mean().detach()}
+            if not config.adversarial:
+                return {"consistency": loss_ct.mean(), **terms}
+            weight = adversarial_weight(indices + 1, num_timesteps, config.adv_weight, config.adv_weight_mid)
+            weight = weight.to(loss_ct)
+            # D's parameters get no gradient here; the unwrapped module keeps DDP out of this forward pass
+            discriminator = acc.unwrap_model(self.discriminator).requires_grad_(False)
+            try:
+                time_input = self.scheduler.precondition_noise(sigma_next)
+                logits = discriminator(self._augment(student), time_input, class_labels)
+            finally:
+                discriminator.requires_grad_(True)
+            loss_g = generator_adversarial_loss(logits.float(), config.gan_loss)
+        return {
+            "consistency": ((1 - weight) * loss_ct).mean(),
+            "adversarial": (weight * loss_g).mean(),
+            **terms,
+            "loss_g": loss_g.mean().detach(),
+            "adv_weight_mean": weight.mean(),
+        }
+
+    def generator_step(self, images, class_labels, sigmas, num_timesteps) -> dict[str, float]:
+        """Steps 1-5 of Algorithm 1: [`generator_loss`] and an optimizer step on the generator."""
+        losses = self.generator_loss(images, class_labels, sigmas, num_timesteps)
+        self.accelerator.backward(losses["consistency"] + losses.get("adversarial", 0))
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {key: losses[key].item() for key in ("loss_ct", "loss_g", "adv_weight_mean") if key in losses}
 
     @torch.no_grad()
     def update_target(self, mu: float) -> None:
@@ -220,35 +263,35 @@ class ACTTrainer:
         else:
             torch._foreach_lerp_(target, online, 1 - mu)
 
-    def discriminator_step(self, images, class_labels, sigmas, n_steps, step) -> dict[str, float]:
+    def discriminator_step(self, images, class_labels, sigmas, num_timesteps, step) -> dict[str, float]:
         """
         Steps 7-10: D on generated images (from the first half of `images`) against reals (the second half),
         lambda-weighted, with R1 on the augmented reals every `gp_interval` iterations; an optimizer step.
         """
-        c, acc = self.config, self.accelerator
+        config, acc = self.config, self.accelerator
         half = images.shape[0] // 2
         if half == 0 or images.shape[0] % 2:
             raise ValueError(f"The discriminator batch must hold an even number of images, got {images.shape[0]}.")
         sources, reals = images[:half], images[half:]
         fake_labels, real_labels = (None, None) if class_labels is None else (class_labels[:half], class_labels[half:])
         indices, noise = self._draw(sigmas, sources)
-        t_next = sigmas[indices + 1]
+        sigma_next = sigmas[indices + 1]
         with torch.no_grad(), acc.autocast():
             fakes = consistency_function(
                 acc.unwrap_model(self.unet),
                 self.scheduler,
-                sources + t_next.view(-1, 1, 1, 1) * noise,
-                t_next,
+                self.scheduler.add_noise(sources, noise, sigmas=sigma_next),
+                sigma_next,
                 fake_labels,
             ).float()
-        compute_r1 = step % c.gp_interval == 0 and c.gp_weight > 0
+        compute_r1 = step % config.gp_interval == 0 and config.gp_weight > 0
         augmented_reals = self._augment(reals).detach().requires_grad_(compute_r1)
         inputs = torch.cat([self._augment(fakes), augmented_reals])
-        time_input = self.scheduler.precondition_noise(torch.cat([t_next, t_next]))
+        time_input = self.scheduler.precondition_noise(torch.cat([sigma_next, sigma_next]))
         labels = None if class_labels is None else torch.cat([fake_labels, real_labels])
         with acc.autocast():
             logits = self.discriminator(inputs, time_input, labels).float()
-        weight = adversarial_weight(indices + 1, n_steps, c.adv_weight, c.adv_weight_mid).to(logits)
+        weight = adversarial_weight(indices + 1, num_timesteps, config.adv_weight, config.adv_weight_mid).to(logits)
         loss_d = (weight * discriminator_adversarial_loss(logits[:half], logits[half:])).mean()
         # share of the batch D classifies right (logit sign); 0.5 means it tells nothing apart
         d_accuracy = ((logits[:half] < 0).float().mean() + (logits[half:] > 0).float().mean()) / 2
@@ -256,8 +299,8 @@ class ACTTrainer:
         loss = loss_d
         if compute_r1:
             r1 = r1_penalty(logits[half:], augmented_reals)
-            loss_gp = c.gp_weight * (weight * r1).mean()
-            loss = loss + loss_gp * (c.gp_interval if c.gp_lazy else 1)
+            loss_gp = config.gp_weight * (weight * r1).mean()
+            loss = loss + loss_gp * (config.gp_interval if config.gp_lazy else 1)
             logs.update(loss_gp=loss_gp.item(), r1=r1.mean().item())
         acc.backward(loss)
         self.discriminator_optimizer.step()
@@ -276,39 +319,110 @@ class ACTTrainer:
         discriminator_class_labels: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """
-        One iteration k = `step`: generator step on `images`, target update (once the gradients of an optimizer
-        step are complete), then, for ACT, a discriminator step on `discriminator_images` (first half: sources of
-        generated images; second half: reals).
+        One iteration k = `step`: generator step on `images`, target and evaluation-EMA updates (once the gradients
+        of an optimizer step are complete), then, for ACT, a discriminator step on `discriminator_images` (first
+        half: sources of generated images; second half: reals); then the learning-rate schedules step.
 
         Returns:
             `dict` of floats: `loss_ct`, `num_timesteps` (N), `mu`, and for ACT `loss_g`, `adv_weight_mean`,
             `loss_d`, `d_accuracy` (share of D's batch it classifies right; 0.5 = chance), `loss_gp` and `r1` (on R1
             iterations) and `aug_p`.
         """
+        if self.optimizer is None or (self.config.adversarial and self.discriminator_optimizer is None):
+            raise ValueError("This trainer has no optimizers (it can only compute losses); build it with `build`.")
         if self.config.adversarial and discriminator_images is None:
             raise ValueError("ACT needs `discriminator_images` (a second batch) for its discriminator step.")
-        n_steps, mu = self.curriculum(step)
-        sigmas = self.scheduler.karras_sigmas(n_steps, device=images.device)
-        logs = {"num_timesteps": float(n_steps), "mu": mu}
+        size, mu = self.curriculum(step)
+        sigmas = self.scheduler.karras_sigmas(size, device=images.device)
+        logs = {"num_timesteps": float(size), "mu": mu}
         models = [self.unet, self.discriminator] if self.config.adversarial else [self.unet]
         # one accumulation context per iteration, so that both optimizers step on the same micro-batch
         with self.accelerator.accumulate(*models):
-            logs.update(self.generator_step(images, class_labels, sigmas, n_steps))
+            logs.update(self.generator_step(images, class_labels, sigmas, size))
             if self.accelerator.sync_gradients:
                 self.update_target(mu)
+                if self.ema is not None:
+                    self.ema.step(self.accelerator.unwrap_model(self.unet).parameters())
             if self.config.adversarial:
                 logs.update(
-                    self.discriminator_step(discriminator_images, discriminator_class_labels, sigmas, n_steps, step)
+                    self.discriminator_step(discriminator_images, discriminator_class_labels, sigmas, size, step)
                 )
                 if self.augment is not None:
                     logs["aug_p"] = self.augment.p
+        for schedule in self.lr_schedulers:
+            schedule.step()
         return logs
 
+    def sampled_unet(self) -> nn.Module:
+        """The network to sample and ship: a copy with the evaluation EMA's weights, else the target network."""
+        if self.ema is None:
+            return self.target_unet
+        model = copy.deepcopy(self.accelerator.unwrap_model(self.unet))
+        self.ema.copy_to(model.parameters())
+        return model.eval()
+
+    # ------------------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Training state that is not in the models or optimizers (the augmentation controller)."""
-        return {"augment": None if self.augment_controller is None else self.augment_controller.state_dict()}
+        """Training state that is not in the models or optimizers, JSON-serialisable: the augmentation controller
+        and the evaluation EMA's counters."""
+        ema = None if self.ema is None else {k: v for k, v in self.ema.state_dict().items() if k != "shadow_params"}
+        return {
+            "augment": None if self.augment_controller is None else self.augment_controller.state_dict(),
+            "ema": ema,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if self.augment_controller is not None and state.get("augment") is not None:
             self.augment_controller.load_state_dict(state["augment"])
             self.augment.p = self.augment_controller.p
+        if self.ema is not None and state.get("ema") is not None:
+            for key, value in state["ema"].items():
+                setattr(self.ema, key, value)
+
+    def save_state(self, directory: str | Path) -> None:
+        """
+        Writes the whole training state without pickles: the generator, target, discriminator and evaluation EMA as
+        safetensors, `trainer_state.json`, and the optimizer, learning-rate and gradient-scaler states in
+        `optimizers.pt` (tensors and plain values only, read back with `torch.load(weights_only=True)`). Call it on
+        the main process: under DDP these are identical on every process.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        unwrap = self.accelerator.unwrap_model
+        save_model(unwrap(self.unet), str(directory / "generator.safetensors"))
+        save_model(self.target_unet, str(directory / "target.safetensors"))
+        if self.discriminator is not None:
+            save_model(unwrap(self.discriminator), str(directory / "discriminator.safetensors"))
+        if self.ema is not None:
+            names = [name for name, _ in unwrap(self.unet).named_parameters()]
+            shadow = {name: p.detach().contiguous() for name, p in zip(names, self.ema.shadow_params, strict=True)}
+            save_file(shadow, directory / "ema.safetensors")
+        optimizers = {"generator": self.optimizer.state_dict()}
+        if self.discriminator_optimizer is not None:
+            optimizers["discriminator"] = self.discriminator_optimizer.state_dict()
+        optimizers["lr_schedulers"] = [schedule.state_dict() for schedule in self.lr_schedulers]
+        if self.accelerator.scaler is not None:
+            optimizers["scaler"] = self.accelerator.scaler.state_dict()
+        torch.save(optimizers, directory / "optimizers.pt")
+        (directory / "trainer_state.json").write_text(json.dumps(self.state_dict(), indent=2))
+
+    def load_state(self, directory: str | Path) -> None:
+        """Reads what [`save_state`] wrote, on every process; nothing is read in a way that can run code."""
+        directory, unwrap, device = Path(directory), self.accelerator.unwrap_model, self.accelerator.device
+        load_model(unwrap(self.unet), str(directory / "generator.safetensors"), device=str(device))
+        load_model(self.target_unet, str(directory / "target.safetensors"), device=str(device))
+        if self.discriminator is not None:
+            load_model(unwrap(self.discriminator), str(directory / "discriminator.safetensors"), device=str(device))
+        if self.ema is not None:
+            shadow = load_file(directory / "ema.safetensors", device=str(device))
+            names = [name for name, _ in unwrap(self.unet).named_parameters()]
+            self.ema.shadow_params = [shadow[name] for name in names]
+        optimizers = torch.load(directory / "optimizers.pt", map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(optimizers["generator"])
+        if self.discriminator_optimizer is not None:
+            self.discriminator_optimizer.load_state_dict(optimizers["discriminator"])
+        for schedule, state in zip(self.lr_schedulers, optimizers["lr_schedulers"], strict=True):
+            schedule.load_state_dict(state)
+        if self.accelerator.scaler is not None and "scaler" in optimizers:
+            self.accelerator.scaler.load_state_dict(optimizers["scaler"])
+        self.load_state_dict(json.loads((directory / "trainer_state.json").read_text()))

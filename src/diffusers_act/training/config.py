@@ -1,0 +1,303 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""The one source of training defaults: [`ACTConfig`] (the algorithm) and [`RunConfig`] (data, precision,
+checkpoints, logging, Hub), presets as rows of overrides, and the command line generated from both.
+
+Precedence, lowest first: a field's default, the preset's row, the flags the user passes. Values derived from others
+(`adv_weight_mid` from `adv_weight`, `discr_learning_rate` from `learning_rate`) are derived last, unless the user
+or the preset set them.
+"""
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+from .curricula import num_timesteps
+
+
+def option(default, help: str, flag: str | None = None, choices: tuple | None = None):
+    """A config field with its help text; `flag` names the command-line flag where it differs from the field."""
+    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
+
+
+@dataclass
+class ACTConfig:
+    """
+    Hyperparameters of ACT training (the paper's Algorithms 1 and 2; see `docs/training.md`). Defaults are the
+    paper's CIFAR-10 values with the pseudo-Huber distance, which needs no download. Each field's help text is the
+    `--help` of its flag in `examples/train_act/train_act.py`.
+    """
+
+    # noise grid and parametrisation (the scheduler's config)
+    sigma_min: float = option(0.002, "smallest noise level epsilon (boundary condition f(x, eps) = x)")
+    sigma_max: float = option(80.0, "largest noise level T, where one-step sampling starts")
+    rho: float = option(7.0, "Karras grid exponent")
+    noise_conditioning: str = option(
+        "log", "the UNet's time input: 250 ln(sigma) as diffusers, or the raw sigma as the authors' code",
+        choices=("log", "sigma"),
+    )  # fmt: skip
+    # curricula: N(k), mu(k), how n is drawn, the consistency weight
+    total_steps: int = option(300_000, "iterations K; the curricula N(k) and mu(k) span them", flag="max_train_steps")
+    s0: int = option(2, "initial grid size s0 of N(k)")
+    s1: int = option(150, "final grid size s1 of N(k)")
+    num_timesteps_schedule: str = option(
+        "ct", "N(k): 'ct' (paper), 'official' (authors' rounding), 'doubling' (improved CT)",
+        choices=("ct", "official", "doubling"),
+    )  # fmt: skip
+    mu0: float = option(0.9, "target EMA mu0 of mu(k) = exp(s0 ln(mu0) / N); 0 makes the teacher the current weights")
+    target_ema_schedule: str = option(
+        "ct", "mu(k) divides by N ('ct') or N - 1 ('official')", choices=("ct", "official")
+    )
+    index_distribution: str = option("uniform", "how n is drawn", choices=("uniform", "lognormal"))
+    p_mean: float = option(-1.1, "mean of ln(sigma) for --index_distribution lognormal")
+    p_std: float = option(2.0, "standard deviation of ln(sigma) for --index_distribution lognormal")
+    loss_weighting: str = option(
+        "none", "consistency weight: 1, or 1 / (t_{n+1} - t_n) (improved CT)", choices=("none", "inverse_delta")
+    )
+    normalize_loss_weight: bool = option(
+        False, "divide the consistency weight by its mean over n, so that lambda keeps the paper's scale"
+    )
+    loss_type: str = option("pseudo_huber", "distance d", choices=("l2", "pseudo_huber", "lpips"))
+    huber_c: float | None = option(None, "pseudo-Huber c (None: 0.00054 sqrt(C H W))")
+    # adversarial part: lambda_N(m), GAN loss, R1, ACT-Aug
+    adv_weight: float = option(0.3, "w, lambda at the largest noise level; 0 trains plain consistency training")
+    adv_weight_mid: float | None = option(None, "w_mid, lambda at the middle of the grid (None: w, a constant weight)")
+    gan_loss: str = option(
+        "non_saturating", "generator GAN loss: authors' softplus or the paper's log(1 - D)",
+        choices=("non_saturating", "saturating"),
+    )  # fmt: skip
+    gp_weight: float = option(5.0, "R1 weight w_gp (gamma / 2)")
+    gp_interval: int = option(16, "compute R1 every I_gp iterations")
+    gp_lazy: bool = option(False, "multiply R1 by I_gp (StyleGAN2's lazy regularisation)")
+    augment: bool = option(False, "ACT-Aug: adaptive augmentation driven by R1", flag="use_augment")
+    aug_target: float = option(0.55, "ACT-Aug target tau for the R1 EMA")
+    aug_rate: float = option(0.05, "ACT-Aug step p_r of p")
+    aug_ema: float = option(0.93, "ACT-Aug EMA mu_p of R1")
+    aug_p: float = option(0.0, "initial augmentation probability p")
+    # optimisation (RAdam for both networks) and the evaluation EMA
+    learning_rate: float = option(1e-4, "generator learning rate")
+    discr_learning_rate: float | None = option(None, "discriminator learning rate (None: --learning_rate)")
+    adam_beta1: float = option(0.0, "RAdam beta1 of both optimizers")
+    adam_beta2: float = option(0.99, "RAdam beta2 of both optimizers")
+    adam_weight_decay: float = option(0.0, "weight decay of both optimizers")
+    lr_scheduler: str = option("constant", "diffusers learning-rate schedule, e.g. constant, cosine, linear")
+    lr_warmup_steps: int = option(0, "learning-rate warm-up iterations")
+    use_ema: bool = option(False, "keep an evaluation EMA of the weights and ship it instead of the target network")
+    ema_decay: float = option(0.9999, "decay of the evaluation EMA")
+
+    def __post_init__(self):
+        if self.adv_weight_mid is None:
+            self.adv_weight_mid = self.adv_weight
+        if self.discr_learning_rate is None:
+            self.discr_learning_rate = self.learning_rate
+        if self.gp_interval < 1:
+            raise ValueError(f"`gp_interval` must be at least 1, got {self.gp_interval}.")
+        if self.total_steps < 1:
+            raise ValueError(f"`total_steps` (--max_train_steps) must be at least 1, got {self.total_steps}.")
+
+    @property
+    def adversarial(self) -> bool:
+        return self.adv_weight > 0
+
+    @property
+    def final_num_timesteps(self) -> int:
+        """N(K), the grid the trained model is sampled on."""
+        return num_timesteps(self.total_steps, self.total_steps, self.s0, self.s1, self.num_timesteps_schedule)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class RunConfig:
+    """Everything about a training run that is not the algorithm: data, model, precision, checkpoints, logging."""
+
+    preset: str | None = option(
+        None, "a preset row of settings (none: digits, or the improved recipe for your own data)"
+    )
+    # data
+    dataset_name: str | None = option(None, "a datasets Hub dataset, e.g. cifar10")
+    dataset_config_name: str | None = option(None, "the dataset's configuration")
+    train_data_dir: str | None = option(None, "a local image folder; class sub-folders give labels")
+    image_column: str = option("image", "the image column of the dataset")
+    label_column: str = option("label", "the label column of the dataset")
+    cache_dir: str | None = option(None, "the datasets cache folder")
+    max_train_samples: int | None = option(None, "train on the first N images only")
+    resolution: int = option(32, "training resolution (images are resized and cropped to it)")
+    center_crop: bool = option(True, "center (default) or random crop after resizing")
+    random_flip: bool = option(False, "random horizontal flips")
+    class_conditional: bool | None = option(None, "train on the labels (None: when the dataset has --label_column)")
+    # model
+    model_config_name_or_path: str | None = option(None, "a UNet2DModel config (file, folder or Hub id)")
+    gradient_checkpointing: bool = option(False, "trade compute for memory in the UNet")
+    # run
+    output_dir: str = option("act-model", "where the pipeline, checkpoints and logs go")
+    seed: int = option(0, "seed of the initial weights, the data order and the noise")
+    train_batch_size: int = option(32, "B per process; ACT loads 2B images per iteration (B for G, B for D)")
+    num_train_epochs: int | None = option(None, "train this many epochs (unless --max_train_steps is given)")
+    gradient_accumulation_steps: int = option(1, "micro-batches per optimizer step")
+    mixed_precision: str = option("no", "autocast precision", choices=("no", "fp16", "bf16"))
+    allow_tf32: bool = option(False, "TF32 matmuls and convolutions on Ampere and newer GPUs")
+    dataloader_num_workers: int = option(0, "data loading worker processes")
+    # evaluation during training
+    fid_steps: int | None = option(None, "compute FID (and precision/recall) every N iterations")
+    fid_num_samples: int = option(1000, "one-step samples per evaluation")
+    fid_feature_extractor: str = option(
+        "inception", "Inception-v3 (the metrics extra) or a digits classifier", choices=("inception", "digits")
+    )
+    fid_reference_stats: str | None = option(None, "an .npz with mu/sigma to compare against instead of the data")
+    inception_weights: str | None = option(None, "a local Inception weights file, for machines without internet")
+    # checkpoints, logging, Hub
+    checkpointing_steps: int = option(1000, "save a checkpoint every N iterations")
+    checkpoints_total_limit: int | None = option(None, "keep only the newest N checkpoints")
+    resume_from_checkpoint: str | None = option(None, "a checkpoint folder, or 'latest' in --output_dir")
+    validation_steps: int = option(1000, "save a sample grid every N iterations")
+    num_validation_images: int = option(16, "images per sample grid")
+    logging_steps: int = option(10, "log every N iterations")
+    report_to: str = option("tensorboard", "tensorboard, wandb, all or none")
+    logging_dir: str = option("logs", "tracker folder inside --output_dir")
+    push_to_hub: bool = option(False, "upload the trained pipeline to the Hub")
+    hub_model_id: str | None = option(None, "the Hub repo (default: the name of --output_dir)")
+    hub_token: str | None = option(None, "a Hub token (never written anywhere)")
+    hub_private_repo: bool = option(False, "create the Hub repo as private")
+    # not flags: how the values were chosen
+    explicit: dict = field(default_factory=dict, metadata={"flag": False})
+
+
+# Hub-dataset settings of a preset: they apply only to the preset's own dataset, not to data the user passes.
+DATA_KEYS = ("dataset_name", "dataset_config_name", "image_column", "label_column")
+
+# The improved consistency-training options (Song & Dhariwal 2023; docs/training.md) that make short CPU runs learn,
+# with an evaluation EMA: the recipe for your own data when no --preset is given.
+IMPROVED_RECIPE = {
+    "train_batch_size": 32,
+    "max_train_steps": 2000,
+    "learning_rate": 5e-4,
+    "num_timesteps_schedule": "doubling",
+    "s0": 10,
+    "s1": 160,
+    "mu0": 0.0,
+    "index_distribution": "lognormal",
+    "loss_weighting": "inverse_delta",
+    "use_ema": True,
+    "ema_decay": 0.999,
+    "checkpointing_steps": 500,
+    "validation_steps": 500,
+}
+
+# Each preset is a row of overrides, keyed by flag name. A derived value (adv_weight_mid, discr_learning_rate) appears
+# only where it differs from its derivation.
+PRESETS: dict[str, dict] = {
+    # Paper Tables 5/6 and the authors' code: FID 6.0 (ACT-Aug) after 300k iterations at batch 80 on one GPU.
+    "cifar10": {
+        "dataset_name": "cifar10",
+        "image_column": "img",
+        "resolution": 32,
+        "random_flip": True,
+        "class_conditional": False,
+        "train_batch_size": 80,
+        "max_train_steps": 300_000,
+        "loss_type": "lpips",
+        "use_augment": True,
+        "noise_conditioning": "sigma",
+    },
+    # Paper: FID 10.6 after 400k iterations at batch 320 on 4 A100s in fp16; class-conditional, no augmentation.
+    # ImageNet is gated on the Hub: pass --dataset_name with a 64x64 copy you can access, or --train_data_dir.
+    "imagenet64": {
+        "resolution": 64,
+        "random_flip": True,
+        "class_conditional": True,
+        "train_batch_size": 320,
+        "max_train_steps": 400_000,
+        "learning_rate": 5e-5,
+        "mixed_precision": "fp16",
+        "loss_type": "lpips",
+        "s1": 200,
+        "mu0": 0.95,
+        "adv_weight": 0.6,
+        "adv_weight_mid": 0.2,
+        "noise_conditioning": "sigma",
+    },
+    # scikit-learn's 8x8 digits at 16x16 on a laptop CPU (the default with no data given): the improved recipe.
+    "digits": {
+        **IMPROVED_RECIPE,
+        "resolution": 16,
+        "class_conditional": True,
+        "fid_feature_extractor": "digits",
+    },
+}
+
+
+def _fields(cls) -> dict[str, dataclasses.Field]:
+    """Flag name -> field, for the fields that are flags."""
+    return {
+        (f.metadata.get("flag") or f.name): f for f in dataclasses.fields(cls) if f.metadata.get("flag") is not False
+    }
+
+
+def _flag_type(f: dataclasses.Field) -> type:
+    """`float` for `float | None`, and so on."""
+    args = [a for a in typing.get_args(f.type) if a is not type(None)]
+    return args[0] if args else f.type
+
+
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The command line of `examples/train_act/train_act.py`, one flag per field of [`RunConfig`] and
+    [`ACTConfig`], with help texts that give the default and where presets differ from it. A flag that is not given
+    stays absent from the parsed namespace (so presets can fill it and the model card lists what the user set)."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        argument_default=argparse.SUPPRESS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for title, cls in (("run", RunConfig), ("ACT", ACTConfig)):
+        group = parser.add_argument_group(title)
+        for name, f in _fields(cls).items():
+            kind = _flag_type(f)
+            presets = ", ".join(f"{p}: {row[name]}" for p, row in PRESETS.items() if name in row)
+            help_text = f"{f.metadata['help']} (default: {f.default}" + (f"; {presets})" if presets else ")")
+            if name == "preset":
+                group.add_argument("--preset", choices=sorted(PRESETS), help=help_text)
+            elif kind is bool:
+                group.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, help=help_text)
+            else:
+                group.add_argument(f"--{name}", type=kind, choices=f.metadata.get("choices"), help=help_text)
+    return parser
+
+
+def resolve_configs(explicit: dict) -> tuple[RunConfig, ACTConfig]:
+    """
+    The run and algorithm configs from the flags the user gave (flag name -> value): field defaults, then the
+    preset's row, then `explicit`. Without `--preset`, the digits preset when no data is given, else
+    [`IMPROVED_RECIPE`] for the user's data.
+    """
+    own_data = bool(explicit.get("dataset_name") or explicit.get("train_data_dir"))
+    preset = explicit.get("preset") or (None if own_data else "digits")
+    row = dict(PRESETS[preset]) if preset else dict(IMPROVED_RECIPE)
+    if own_data:  # the preset's Hub dataset and its column names do not apply to the user's data
+        row = {k: v for k, v in row.items() if k not in DATA_KEYS}
+    values = {**row, **explicit, "preset": preset}
+    if values.get("dataset_name") and values.get("train_data_dir"):
+        raise ValueError("Pass only one of --dataset_name and --train_data_dir.")
+    run_fields, act_fields = _fields(RunConfig), _fields(ACTConfig)
+    run = RunConfig(**{f.name: values[k] for k, f in run_fields.items() if k in values})
+    run.explicit = {k: v for k, v in explicit.items() if k != "hub_token"}
+    config = ACTConfig(**{f.name: values[k] for k, f in act_fields.items() if k in values})
+    return run, config
+
+
+def parse_args(argv: list[str] | None = None, description: str | None = None) -> tuple[RunConfig, ACTConfig]:
+    """Parses the training script's command line into a [`RunConfig`] and an [`ACTConfig`]."""
+    return resolve_configs(vars(build_parser(description).parse_args(argv)))
+
+
+def total_steps_for(run: RunConfig, config: ACTConfig, batches_per_epoch: int) -> ACTConfig:
+    """
+    The config with K set from `--num_train_epochs` when the user gave it and not `--max_train_steps` (as in
+    diffusers' examples, an explicit `--max_train_steps` wins), so the curricula and the final grid span the
+    iterations that actually run.
+    """
+    if run.num_train_epochs is None or "max_train_steps" in run.explicit:
+        return config
+    steps = max(1, run.num_train_epochs * batches_per_epoch // run.gradient_accumulation_steps)
+    return dataclasses.replace(config, total_steps=steps)

@@ -1,0 +1,189 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""Training data: a datasets Hub dataset, a local image folder or scikit-learn's bundled digits, turned into batches
+of images in [-1, 1] (and labels), with an endless batch iterator that resumes at any iteration."""
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import torch
+
+DIGITS_TRAIN_SIZE = 1347  # the first 1,347 of scikit-learn's 1,797 digits; the last 450 are held out
+
+
+def digits_pil_images() -> tuple[list[PIL.Image.Image], list[int]]:
+    """The 1,797 digits as 8x8 grey PIL images (0-16 scaled to 0-255) and their labels, in scikit-learn's order."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = [PIL.Image.fromarray((img * 255 / 16).round().astype(np.uint8), mode="L") for img in digits.images]
+    return images, digits.target.tolist()
+
+
+def digits_tensors(resolution: int = 16, split: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    The digits resized (bicubic, as the training data is) to `resolution`, in `[0, 1]`, shape `(N, 1, R, R)`, with
+    labels. `split`: `"train"` (first 1,347), `"test"` (last 450) or `"all"`.
+    """
+    images, labels = digits_pil_images()
+    selection = {"train": slice(0, DIGITS_TRAIN_SIZE), "test": slice(DIGITS_TRAIN_SIZE, None), "all": slice(None)}
+    if split not in selection:
+        raise ValueError(f"`split` must be 'train', 'test' or 'all', got {split!r}.")
+    images, labels = images[selection[split]], labels[selection[split]]
+    arrays = [np.asarray(im.resize((resolution, resolution), PIL.Image.BICUBIC), np.float32) for im in images]
+    return torch.from_numpy(np.stack(arrays))[:, None] / 255, torch.tensor(labels)
+
+
+def digits_dataset():
+    """The digits as a `datasets.Dataset` with an `image` and a `label` column (1,797 images, 10 classes)."""
+    import datasets
+
+    images, labels = digits_pil_images()
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=[str(i) for i in range(10)])}
+    )
+    return datasets.Dataset.from_dict({"image": images, "label": labels}, features=features)
+
+
+def load_training_dataset(
+    dataset_name: str | None = None,
+    train_data_dir: str | None = None,
+    dataset_config_name: str | None = None,
+    image_column: str = "image",
+    cache_dir: str | None = None,
+    max_train_samples: int | None = None,
+):
+    """
+    The training images as a `datasets.Dataset` whose image column is left undecoded (so a broken file can be named
+    when it is read): an image folder (`train_data_dir`; class sub-folders give a `label` column), a Hub dataset
+    (`dataset_name`), or, with neither, the digits.
+    """
+    import datasets
+
+    if train_data_dir:
+        if not Path(train_data_dir).is_dir():
+            raise ValueError(f"--train_data_dir {train_data_dir!r} is not a folder.")
+        dataset = datasets.load_dataset("imagefolder", data_dir=train_data_dir, cache_dir=cache_dir, split="train")
+    elif dataset_name:
+        try:
+            dataset = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir, split="train")
+        except Exception as error:
+            raise ValueError(
+                f"Could not load --dataset_name {dataset_name!r}: the name is unknown or the Hub cannot be reached "
+                f"(no network?). To train on local images, pass --train_data_dir DIR (an image folder; class "
+                f"sub-folders give labels). Original error: {type(error).__name__}: {error}"
+            ) from error
+    else:
+        dataset = digits_dataset()
+    if image_column not in dataset.column_names:
+        raise ValueError(
+            f"--image_column {image_column!r} is not in the dataset; its columns are {dataset.column_names}."
+        )
+    if max_train_samples is not None:
+        dataset = dataset.select(range(min(max_train_samples, len(dataset))))
+    return dataset.cast_column(image_column, datasets.Image(decode=False))
+
+
+def count_classes(dataset, label_column: str) -> int:
+    """The number of classes of a label column (its `ClassLabel` names, else the largest label + 1)."""
+    feature = dataset.features[label_column]
+    return feature.num_classes if hasattr(feature, "num_classes") else int(max(dataset[label_column])) + 1
+
+
+def image_channels(dataset, image_column: str) -> int:
+    """1 when the first image is greyscale (with or without alpha), else 3: what a UNet for this data takes."""
+    bands = decode_image(dataset[0][image_column], channels=0, index=0).getbands()
+    return 1 if set(bands) <= {"1", "L", "I", "F", "A"} else 3
+
+
+def decode_image(value: dict, channels: int, index: int) -> PIL.Image.Image:
+    """Decodes an undecoded `datasets.Image` value; `channels` 1 gives "L", 3 gives "RGB", 0 keeps the mode."""
+    source = value.get("path") or f"image #{index}"
+    try:
+        image = PIL.Image.open(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"])
+        image.load()
+    except Exception as error:
+        raise ValueError(f"Could not read training image {source}: {error}. Remove or replace the file.") from error
+    return image if channels == 0 else image.convert("L" if channels == 1 else "RGB")
+
+
+def image_to_tensor(image: PIL.Image.Image, resolution: int, center_crop: bool, random_flip: bool) -> torch.Tensor:
+    """Resize (shorter side), crop to a square, maybe flip, scale to [-1, 1]: a tensor of shape (C, H, W)."""
+    scale = resolution / min(image.size)
+    size = (max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale)))
+    if image.size != size:
+        image = image.resize(size, PIL.Image.BICUBIC)
+    if center_crop:
+        left, top = (image.width - resolution) // 2, (image.height - resolution) // 2
+    else:
+        left = int(torch.randint(0, image.width - resolution + 1, ()))
+        top = int(torch.randint(0, image.height - resolution + 1, ()))
+    array = np.asarray(image.crop((left, top, left + resolution, top + resolution)), dtype=np.float32)
+    if random_flip and torch.rand(()) < 0.5:
+        array = array[:, ::-1]
+    array = array[..., None] if array.ndim == 2 else array
+    return torch.from_numpy(array.copy()).permute(2, 0, 1) / 127.5 - 1
+
+
+def make_transform(
+    image_column: str,
+    channels: int,
+    resolution: int,
+    center_crop: bool = True,
+    random_flip: bool = False,
+    label_column: str | None = None,
+):
+    """A `datasets` transform to `pixel_values` in [-1, 1] (and `labels` when `label_column` is given)."""
+
+    def transform(batch: dict) -> dict:
+        values = batch[image_column]
+        out = {
+            "pixel_values": [
+                image_to_tensor(decode_image(value, channels, i), resolution, center_crop, random_flip)
+                for i, value in enumerate(values)
+            ]
+        }
+        if label_column is not None:
+            out["labels"] = batch[label_column]
+        return out
+
+    return transform
+
+
+def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
+    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples])}
+    if "labels" in examples[0]:
+        batch["labels"] = torch.tensor([e["labels"] for e in examples], dtype=torch.long)
+    return batch
+
+
+def make_dataloader(dataset, batch_size: int, seed: int, num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """Shuffled batches (the last incomplete one dropped) with their own generator: starting an epoch must not draw
+    from the global random state, or resuming would shift every later draw."""
+    if len(dataset) < batch_size:
+        raise ValueError(f"The dataset has {len(dataset)} images, fewer than one batch ({batch_size}).")
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        collate_fn=collate,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def resumable_batches(dataloader, accelerator, start: int = 0) -> Iterator[tuple[int, dict]]:
+    """
+    `(epoch, batch)` pairs without end, from micro-batch `start` on. Epoch e reshuffles with the seed and e
+    (accelerate's seedable sampler), so a run resumed at micro-batch `start` sees the batches an uninterrupted run
+    would.
+    """
+    epoch, skip = divmod(start, len(dataloader))
+    while True:
+        dataloader.set_epoch(epoch)
+        for batch in accelerator.skip_first_batches(dataloader, skip) if skip else dataloader:
+            yield epoch, batch
+        epoch, skip = epoch + 1, 0

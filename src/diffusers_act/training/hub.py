@@ -1,0 +1,138 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""The Hub side of a run: the model card written beside a saved pipeline, and the upload (shared by the training
+script and the checkpoint converter). Tokens are passed through, never written."""
+
+from pathlib import Path
+
+from huggingface_hub import ModelCard, ModelCardData, create_repo, upload_folder
+
+MODEL_CARD_TEMPLATE = """---
+{card_data}
+---
+
+# {title}
+
+A {conditioning} one-step image generator ({num_params:.1f}M parameters, {resolution}x{resolution}) trained with
+Adversarial Consistency Training (ACT, Kong et al., arXiv 2311.14097) by
+[diffusers-act](https://github.com/diffusers-act/diffusers-act) on **{dataset}**, {recipe}, {iterations} iterations
+(final grid N = {final_num_timesteps}), precision: {precision}.
+
+## Use
+
+```bash
+pip install diffusers-act
+```
+
+```py
+from diffusers_act import ACTPipeline
+
+pipe = ACTPipeline.from_pretrained("{repo_id}")
+images = {call}.images        # one step
+images = pipe(num_inference_steps=2).images     # two steps
+```
+
+## Samples
+
+![samples](samples.png)
+
+Fixed seed; top: 1 step, bottom: 2 steps.
+
+## Training
+
+{model}. The network shipped is {shipped}.
+
+Flags given on the command line:
+
+{flags}
+
+The discriminator is in `discriminator/` (for fine-tuning); sampling does not need it.
+
+## Evaluation
+
+{evaluation}
+"""
+
+
+def write_model_card(
+    folder: str | Path,
+    *,
+    dataset: str,
+    dataset_id: str | None,
+    recipe: str,
+    model: str,
+    shipped: str,
+    class_conditional: bool,
+    resolution: int,
+    num_params: int,
+    iterations: int,
+    final_num_timesteps: int,
+    precision: str,
+    flags: dict,
+    metrics: dict | None = None,
+    metrics_note: str = "",
+    repo_id: str | None = None,
+) -> Path:
+    """Writes `README.md` with Hub metadata (`library_name: diffusers`) into a saved pipeline folder."""
+    folder = Path(folder)
+    card_data = ModelCardData(
+        library_name="diffusers",
+        license="apache-2.0",
+        tags=["diffusers", "diffusers-act", "act", "consistency-model", "one-step", "image-generation"],
+        datasets=[dataset_id] if dataset_id else None,
+        pipeline_tag="unconditional-image-generation",
+    )
+    listed = "\n".join(f"- `--{k} {v}`" for k, v in sorted(flags.items())) or "- (none)"
+    if metrics:
+        evaluation = metrics_note + "\n\n" + "\n".join(f"- {name}: {value:.4g}" for name, value in metrics.items())
+    else:
+        evaluation = "Not measured (train with `--fid_steps`, or run `scripts/evaluate.py`)."
+    content = MODEL_CARD_TEMPLATE.format(
+        card_data=card_data.to_yaml(),
+        title=folder.resolve().name,
+        conditioning="class-conditional" if class_conditional else "unconditional",
+        num_params=num_params / 1e6,
+        resolution=resolution,
+        dataset=dataset,
+        recipe=recipe,
+        iterations=iterations,
+        final_num_timesteps=final_num_timesteps,
+        precision=precision,
+        repo_id=repo_id or "path/to/this/folder",
+        call="pipe(batch_size=4, class_labels=[0, 1, 2, 3])" if class_conditional else "pipe(batch_size=4)",
+        model=model,
+        shipped=shipped,
+        flags=listed,
+        evaluation=evaluation,
+    )
+    ModelCard(content).save(folder / "README.md")
+    return folder / "README.md"
+
+
+def push_to_hub(
+    folder: str | Path,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    ignore_patterns: list[str] | None = None,
+    commit_message: str = "Upload ACT model trained with diffusers-act",
+) -> str:
+    """
+    Creates (or reuses) the Hub repo and uploads `folder` to it; returns the repo id. On failure the error says that
+    the local folder is intact and how to retry.
+    """
+    try:
+        repo_id = create_repo(repo_id, exist_ok=True, private=private, token=token).repo_id
+        upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            ignore_patterns=ignore_patterns,
+            token=token,
+            commit_message=commit_message,
+        )
+    except Exception as error:
+        raise RuntimeError(
+            f"Uploading {folder} to the Hub repo {repo_id!r} failed: {type(error).__name__}: {error}. The model is "
+            f"saved and intact in {folder}. To retry: huggingface_hub.upload_folder(repo_id={repo_id!r}, "
+            f"folder_path={str(folder)!r}, ignore_patterns={ignore_patterns!r})"
+        ) from error
+    return repo_id

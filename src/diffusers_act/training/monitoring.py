@@ -1,0 +1,149 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""Watching a run: fixed-seed sample grids, the JSON-lines log, FID during training, and a check that every process
+ended with the same weights."""
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers.utils import make_image_grid
+
+from ..pipelines.act.pipeline_act import ACTPipeline
+
+logger = logging.getLogger(__name__)
+
+
+def sample_grid(
+    unet, scheduler, num_images: int = 16, seed: int = 0, num_classes: int | None = None, steps: tuple = (1, 2)
+) -> PIL.Image.Image:
+    """A fixed-seed grid: one block of rows per number of sampling steps, the same noise (and labels) in each."""
+    pipe = ACTPipeline(unet=unet, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    labels = (torch.arange(num_images) % num_classes).tolist() if num_classes else None
+    cols = math.ceil(math.sqrt(num_images))
+    rows_per_block = math.ceil(num_images / cols)
+    images = []
+    for num_inference_steps in steps:
+        generator = torch.Generator().manual_seed(seed)
+        block = pipe(
+            batch_size=num_images, class_labels=labels, num_inference_steps=num_inference_steps, generator=generator
+        ).images
+        images += block + [PIL.Image.new(block[0].mode, block[0].size, 255)] * (rows_per_block * cols - num_images)
+    return make_image_grid(images, rows=rows_per_block * len(steps), cols=cols)
+
+
+def log_image(accelerator, name: str, image: PIL.Image.Image, step: int) -> None:
+    """Sends an image to every tracker that takes images (tensorboard, wandb, ...)."""
+    array = np.asarray(image.convert("RGB"))[None]
+    for tracker in accelerator.trackers:
+        kwargs = {"dataformats": "NHWC"} if tracker.name == "tensorboard" else {}
+        try:
+            tracker.log_images({name: array}, step=step, **kwargs)
+        except NotImplementedError:  # a tracker without images
+            pass
+
+
+class JsonlLog:
+    """
+    The run's `logs.jsonl`: one JSON object per line, `{"step": k, ...}`, written by the main process only.
+
+    Args:
+        path (`str` or `Path`): The file.
+        resume_step (`int`, *optional*): On a resumed run, lines after this step (redone steps of the interrupted run)
+            are dropped first, so that no step appears twice.
+    """
+
+    def __init__(self, path: str | Path, enabled: bool = True, resume_step: int | None = None):
+        self.path, self.enabled = Path(path), enabled
+        if enabled and resume_step is not None and self.path.is_file():
+            lines = self.path.read_text().splitlines()
+            kept = [line for line in lines if json.loads(line)["step"] <= resume_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+    def write(self, step: int, values: dict) -> None:
+        if self.enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"step": step, **values}) + "\n")
+
+    def read(self) -> list[dict]:
+        return [json.loads(line) for line in self.path.read_text().splitlines()] if self.path.is_file() else []
+
+
+class SampleEvaluator:
+    """
+    FID and precision/recall (and, with the digits classifier, the label metrics) of one-step samples against the
+    training images or reference statistics, for evaluation during training. Built on
+    [`~diffusers_act.evaluation.compute_metrics`]; the reference features are extracted once.
+
+    Args:
+        reference_images (`torch.Tensor`): Training images in `[0, 1]`, `(N, C, H, W)` (unused with `reference_stats`).
+        feature_extractor (`str`): `"inception"` (the `metrics` extra) or `"digits"`.
+        num_samples (`int`): Samples per evaluation.
+        resolution, seed, device, inception_weights, reference_stats: As the training flags of those names.
+    """
+
+    def __init__(
+        self,
+        reference_images: torch.Tensor | None,
+        feature_extractor: str,
+        num_samples: int,
+        resolution: int,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        inception_weights: str | None = None,
+        reference_stats: str | None = None,
+    ):
+        from ..evaluation import FeatureStatistics, InceptionV3Features, extract_features, train_digits_classifier
+
+        self.num_samples, self.seed, self.device, self.digits = (
+            num_samples,
+            seed,
+            device,
+            feature_extractor == "digits",
+        )
+        if self.digits:
+            self.extractor, accuracy = train_digits_classifier(resolution, seed=seed)
+            logger.info(f"Digits classifier for FID: {accuracy:.1%} held-out accuracy")
+        else:
+            self.extractor = InceptionV3Features(inception_weights)
+        self.extractor.to(device)
+        if reference_stats:
+            self.reference, self.reference_features = FeatureStatistics.load(reference_stats), None
+        else:
+            self.reference_features = extract_features(self.extractor, reference_images, device=device)
+            self.reference = FeatureStatistics.from_features(self.reference_features)
+
+    def __call__(self, unet, scheduler) -> dict[str, float]:
+        from ..evaluation import compute_metrics, generate_samples, label_metrics
+
+        pipe = ACTPipeline(unet=unet, scheduler=scheduler)
+        images, labels = generate_samples(pipe, self.num_samples, seed=self.seed, progress=False)
+        results = compute_metrics(
+            images,
+            self.reference,
+            self.extractor,
+            inception_score_splits=None,
+            reference_features=self.reference_features,
+            device=self.device,
+        )
+        if self.digits:
+            results.update(label_metrics(self.extractor, images.to(self.device), labels))
+        return results
+
+
+def process_fingerprints(accelerator, modules: list, extra: float = 0.0) -> list[list[float]]:
+    """
+    Per process: the sum of each module's weights, and `extra` (e.g. the augmentation p). They must be identical on
+    every process; a difference is logged as a bug.
+    """
+    values = [sum(p.detach().double().sum().item() for p in m.parameters()) for m in modules] + [extra]
+    gathered = accelerator.gather(torch.tensor([values], dtype=torch.float64, device=accelerator.device))
+    fingerprints = gathered.cpu().tolist()
+    if any(row != fingerprints[0] for row in fingerprints):
+        logger.warning(f"The processes ended with different weights (fingerprints {fingerprints}): report this bug.")
+    return fingerprints
