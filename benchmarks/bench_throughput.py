@@ -13,7 +13,6 @@ iteration; an ACT iteration also loads B more for its discriminator). MFU = the 
 """
 
 import argparse
-import copy
 import math
 import statistics
 import sys
@@ -66,24 +65,16 @@ def make_trainer(preset, adversarial, variant, device, batch, overrides):
     accelerator = Accelerator(mixed_precision=variant["mixed_precision"], cpu=device.type == "cpu")
     torch.manual_seed(0)
     unet = unet_from_preset(preset, **overrides)
-    target = copy.deepcopy(unet)
     disc = ACTDiscriminator.from_unet_config(unet.config) if adversarial else None
-    models = [m for m in (unet, target, disc) if m is not None]
     if variant["channels_last"]:
-        for m in models:
-            m.to(memory_format=torch.channels_last)
-    g_opt = torch.optim.RAdam(unet.parameters(), lr=1e-4, betas=(0.0, 0.99))
-    d_opt = torch.optim.RAdam(disc.parameters(), lr=1e-4, betas=(0.0, 0.99)) if adversarial else None
-    if variant["compile"]:  # the discriminator stays eager: R1's double backward does not run through compiled code
-        unet, target = torch.compile(unet), torch.compile(target)
-    if adversarial:
-        unet, disc, g_opt, d_opt = accelerator.prepare(unet, disc, g_opt, d_opt)
-    else:
-        unet, g_opt = accelerator.prepare(unet, g_opt)
-    target.to(accelerator.device)
+        for module in (unet, disc):
+            if module is not None:
+                module.to(memory_format=torch.channels_last)
     config = ACTConfig(total_steps=1000, adv_weight=0.3 if adversarial else 0.0, gp_interval=16, loss_type="l2")
-    trainer = ACTTrainer(unet, target, ConsistencyACTScheduler(), g_opt, config, accelerator, disc, d_opt)
-    cfg = accelerator.unwrap_model(unet).config
+    trainer = ACTTrainer.build(unet, config, accelerator, discriminator=disc)
+    if variant["compile"]:  # the discriminator stays eager: R1's double backward does not run through compiled code
+        trainer.unet, trainer.target_unet = torch.compile(trainer.unet), torch.compile(trainer.target_unet)
+    cfg = accelerator.unwrap_model(trainer.unet).config
     shape = (batch, cfg.in_channels, cfg.sample_size, cfg.sample_size)
     labels = torch.randint(0, cfg.num_class_embeds, (batch,), device=device) if cfg.num_class_embeds else None
     memory_format = torch.channels_last if variant["channels_last"] else torch.contiguous_format

@@ -25,16 +25,15 @@ scores). The first is not a lower bound: a model that reproduces training digits
 """
 
 import argparse
-import importlib.util
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from accelerate.state import AcceleratorState, GradientState
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,18 +50,13 @@ RECIPES = {
 }  # fmt: skip
 
 
-def load_train_script():
-    spec = importlib.util.spec_from_file_location("train_act", ROOT / "examples" / "train_act" / "train_act.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_training(train_act, output_dir: Path, flags: list[str]) -> float:
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+def run_training(output_dir: Path, flags: list[str]) -> float:
+    """Runs the training script as a user would (a subprocess) and returns its wall time."""
     start = time.perf_counter()
-    train_act.main(["--output_dir", str(output_dir), *flags])
+    command = [sys.executable, str(ROOT / "examples" / "train_act" / "train_act.py"), "--output_dir", str(output_dir)]
+    result = subprocess.run([*command, *flags], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"Training failed ({' '.join(flags)}):\n{result.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
@@ -141,7 +135,6 @@ def main(argv=None) -> str:
     training_digits = compute_metrics(train_x[pick], train_x, classifier, inception_score_splits=None)
     floor["training_digits_fid"] = training_digits["fid"]
 
-    train_act = load_train_script()
     common = [
         "--preset", "digits", "--max_train_samples", "1347", "--max_train_steps", str(iterations),
         "--learning_rate", "5e-4", "--discr_learning_rate", "5e-4", "--adv_weight_mid", str(args.adv_weight),
@@ -160,7 +153,7 @@ def main(argv=None) -> str:
             flags = [*common, *RECIPES[recipe], "--train_batch_size", str(batch), "--adv_weight", str(adv_weight)]
             if adv_weight > 0:
                 flags += args.act_flags.split()
-            seconds = run_training(train_act, output, flags)
+            seconds = run_training(output, flags)
             shutil.copy(output / "samples.png", images_dir / f"digits_{slug}.png")
             results[recipe][name] = {"evals": evaluations(output), "seconds": seconds, "slug": slug}
             print(

@@ -17,11 +17,13 @@ its mean, log-normal n), with the trained discriminator and with a freshly initi
 
 import argparse
 import json
+import copy
 import math
 import sys
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 from diffusers import UNet2DModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,15 +31,8 @@ from _report import write_section  # noqa: E402
 
 from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler  # noqa: E402
 from diffusers_act.evaluation import digits_tensors  # noqa: E402
-from diffusers_act.training import (  # noqa: E402
-    consistency_function,
-    consistency_loss_weight,
-    expected_consistency_loss_weight,
-    generator_adversarial_loss,
-    make_distance,
-    sample_timestep_indices,
-)
-from diffusers_act.training.curricula import lognormal_index_probabilities  # noqa: E402
+from diffusers_act.training import PRESETS, ACTConfig, ACTTrainer, consistency_function  # noqa: E402
+from diffusers_act.training.curricula import lognormal_index_probabilities, sample_timestep_indices  # noqa: E402
 
 
 def roc_auc(real: torch.Tensor, fake: torch.Tensor) -> float:
@@ -58,26 +53,23 @@ def update_share(sigmas: torch.Tensor, low: float, high: float, distribution: st
 
 
 def adversarial_gradient_share(unet, discriminator, scheduler, sigmas, adv_weight=0.3, batch_size=64, seed=0):
-    """||grad(lambda L_G)|| / ||grad((1 - lambda) L_CT)|| w.r.t. the generator's weights, on one batch."""
+    """||grad(lambda L_G)|| / ||grad((1 - lambda) L_CT)|| w.r.t. the generator's weights, on one batch, with the
+    trainer's own generator loss under the digits recipe (teacher = the current weights)."""
     images, labels = digits_tensors(unet.config.sample_size, "train")
     generator = torch.Generator().manual_seed(seed)
     pick = torch.randint(0, len(images), (batch_size,), generator=generator)
     images, labels = images[pick] * 2 - 1, labels[pick] if unet.config.num_class_embeds else None
     indices = sample_timestep_indices(sigmas, batch_size, "lognormal", generator=generator)
     noise = torch.randn(images.shape, generator=generator)
-    t_next, t_cur = sigmas[indices + 1], sigmas[indices]
-    params = [p for p in unet.parameters()]
+    recipe = {k: v for k, v in PRESETS["digits"].items() if k in ACTConfig.__dataclass_fields__}
+    config = ACTConfig(**recipe, adv_weight=adv_weight, normalize_loss_weight=True)
+    teacher = copy.deepcopy(unet)  # mu0 = 0: the teacher is the current weights
+    trainer = ACTTrainer(unet, teacher, scheduler, None, config, Accelerator(cpu=True), discriminator)
+    params = list(unet.parameters())
     with torch.enable_grad():
-        student = consistency_function(unet, scheduler, images + t_next.view(-1, 1, 1, 1) * noise, t_next, labels)
-        with torch.no_grad():
-            target = consistency_function(unet, scheduler, images + t_cur.view(-1, 1, 1, 1) * noise, t_cur, labels)
-        weight = consistency_loss_weight(sigmas, indices, "inverse_delta")
-        weight = weight / expected_consistency_loss_weight(sigmas, "inverse_delta", "lognormal")
-        loss_ct = (1 - adv_weight) * (make_distance("pseudo_huber")(student, target) * weight).mean()
-        logits = discriminator(student, scheduler.precondition_noise(t_next), labels).flatten()
-        loss_g = adv_weight * generator_adversarial_loss(logits).mean()
-        grad_ct = torch.autograd.grad(loss_ct, params, retain_graph=True)
-        grad_g = torch.autograd.grad(loss_g, params)
+        losses = trainer.generator_loss(images, labels, sigmas, len(sigmas), indices, noise)
+        grad_ct = torch.autograd.grad(losses["consistency"], params, retain_graph=True)
+        grad_g = torch.autograd.grad(losses["adversarial"], params)
     norm = lambda grads: torch.cat([g.flatten() for g in grads]).norm()  # noqa: E731
     return float(norm(grad_g) / norm(grad_ct))
 

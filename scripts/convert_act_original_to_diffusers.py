@@ -166,11 +166,15 @@ def main(argv=None):
         + (" with its discriminator" if discriminator else "")
     )
     if args.push_to_hub:
-        from huggingface_hub import create_repo, upload_folder
+        from diffusers_act.training import push_to_hub
 
-        repo_id = create_repo(args.hub_model_id or Path(args.output_dir).name, exist_ok=True, token=args.hub_token)
-        upload_folder(repo_id=repo_id.repo_id, folder_path=args.output_dir, token=args.hub_token)
-        print(f"Pushed to https://huggingface.co/{repo_id.repo_id}")
+        repo_id = push_to_hub(
+            args.output_dir,
+            args.hub_model_id or Path(args.output_dir).name,
+            args.hub_token,
+            commit_message=f"Upload the ACT authors' {args.dataset} checkpoint, converted by diffusers-act",
+        )
+        print(f"Pushed to https://huggingface.co/{repo_id}")
     return pipe
 
 

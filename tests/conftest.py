@@ -1,6 +1,9 @@
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the Hub; fail fast instead of retrying
+# the digits classifier's disk cache: one per test session (shared with the scripts the tests start), not ~/.cache
+os.environ.setdefault("DIFFUSERS_ACT_CACHE", tempfile.mkdtemp(prefix="diffusers_act_cache_"))
 
 import socket
 import subprocess

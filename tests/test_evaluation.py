@@ -140,10 +140,19 @@ def test_digits_split_and_classifier():
     assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is untouched
     assert accuracy > 0.8
     again, _ = train_digits_classifier(epochs=10)
-    assert all(
-        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True)
-    )
+    assert again is model  # cached in memory
     assert extract_features(model, test_x[:5]).shape == (5, 64)
+
+
+def test_digits_classifier_disk_cache_returns_the_trained_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFUSERS_ACT_CACHE", str(tmp_path))
+    trained, accuracy = train_digits_classifier.__wrapped__(epochs=3, seed=7)  # trains and writes the cache
+    assert [p.name for p in tmp_path.iterdir()] == ["digits_classifier_v1_r16_s7_e3_b64.safetensors"]
+    loaded, loaded_accuracy = train_digits_classifier.__wrapped__(epochs=3, seed=7)  # reads it
+    fresh, _ = train_digits_classifier.__wrapped__(epochs=3, seed=7, cache=False)  # trains again, no cache
+    for other in (loaded, fresh):
+        assert all(torch.equal(value, other.state_dict()[key]) for key, value in trained.state_dict().items())
+    assert loaded_accuracy == accuracy
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch_fidelity") is not None, reason="torch-fidelity is installed")

@@ -312,3 +312,35 @@ def test_fid_during_training_is_logged_and_in_the_model_card(tmp_path):
     assert [e["step"] for e in evals] == [1, 2]
     assert {"fid", "precision", "recall", "label_coverage", "class_accuracy"} <= set(evals[-1])
     assert f"fid: {evals[-1]['fid']:.4g}" in ModelCard.load(output / "README.md").text
+
+
+def test_own_images_without_a_preset_get_a_model_sized_for_the_data(tmp_path):
+    rng = np.random.default_rng(0)
+    flat = tmp_path / "flat"  # grey images, no class folders: unconditional, one channel
+    flat.mkdir()
+    for i in range(10):
+        PIL.Image.fromarray(rng.integers(0, 255, (10, 12), dtype=np.uint8), "L").save(flat / f"{i}.png")
+    output = run(tmp_path, *FAST, "--train_data_dir", str(flat), "--resolution", "8", "--max_train_steps", "2",
+                 "--train_batch_size", "4", name="grey")  # fmt: skip
+    config = ACTPipeline.from_pretrained(output).unet.config
+    assert (config.in_channels, config.num_class_embeds, tuple(config.block_out_channels)) == (1, None, (32, 64))
+    card = ModelCard.load(output / "README.md")
+    assert "no preset: the improved recipe" in card.text and "sized for 8x8" in card.text
+    assert "unconditional" in card.text and card.data.pipeline_tag == "unconditional-image-generation"
+
+    folder = make_image_folder(tmp_path / "rgb")  # RGB images in class folders: class-conditional, three channels
+    output = run(tmp_path, *FAST, "--train_data_dir", str(folder), "--resolution", "8", "--max_train_steps", "1",
+                 "--train_batch_size", "4", name="rgb")  # fmt: skip
+    config = ACTPipeline.from_pretrained(output).unet.config
+    assert (config.in_channels, config.num_class_embeds) == (3, 2)
+
+
+def test_num_train_epochs_sets_the_length_the_curricula_span(tmp_path):
+    from diffusers_act.training import num_timesteps
+
+    # 64 digits, ACT loads 2 x 8 per iteration: 4 iterations per epoch
+    output = run(tmp_path, *FAST, "--max_train_samples", "64", "--num_train_epochs", "1")
+    summary = json.loads((output / "training_summary.json").read_text())
+    assert summary["iterations"] == 4 and read_logs(output)[-1]["step"] == 4
+    # the doubling curriculum spans those 4 iterations (with the preset's K = 2000 it would still be at N = 11)
+    assert read_logs(output)[-1]["num_timesteps"] == num_timesteps(3, 4, 10, 160, "doubling") == 81

@@ -33,7 +33,7 @@ def sample_grid(
             batch_size=num_images, class_labels=labels, num_inference_steps=num_inference_steps, generator=generator
         ).images
         images += block + [PIL.Image.new(block[0].mode, block[0].size, 255)] * (rows_per_block * cols - num_images)
-    return make_image_grid(images, rows=rows_per_block * len(steps), cols=cols)
+    return make_image_grid(images, rows=rows_per_block * len(steps), cols=cols).convert(images[0].mode)
 
 
 def log_image(accelerator, name: str, image: PIL.Image.Image, step: int) -> None:

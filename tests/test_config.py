@@ -1,0 +1,126 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""The one source of training defaults: ACTConfig / RunConfig, presets as rows of overrides, the generated flags."""
+
+import pytest
+
+from diffusers_act.training import IMPROVED_RECIPE, PRESETS, ACTConfig, RunConfig, build_parser, parse_args
+from diffusers_act.training.config import _fields, total_steps_for
+
+ACT_FLAGS, RUN_FLAGS = _fields(ACTConfig), _fields(RunConfig)
+
+
+def value_of(run, config, flag):
+    fields = ACT_FLAGS if flag in ACT_FLAGS else RUN_FLAGS
+    return getattr(config if flag in ACT_FLAGS else run, fields[flag].name)
+
+
+def other_value(flag, current):
+    """A command-line value for `flag` that differs from its `current` value; None for a boolean flag."""
+    f = ACT_FLAGS.get(flag) or RUN_FLAGS[flag]
+    if f.metadata.get("choices"):
+        return next(c for c in f.metadata["choices"] if c != current)
+    if f.type in (bool, bool | None):
+        return None  # given as --flag / --no-flag
+    if f.type in (int, int | None):
+        return str((current or 0) + 3)
+    if f.type in (float, float | None):
+        return str((current or 0.0) * 2 + 0.125)
+    return {"lr_scheduler": "cosine", "report_to": "none"}.get(flag, f"user-{flag}")
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_an_explicit_flag_beats_every_preset_value_for_every_option(preset):
+    flags = [k for k in ACT_FLAGS] + [k for k in PRESETS[preset] if k in RUN_FLAGS]
+    assert set(PRESETS[preset]) <= set(flags) and len(flags) > 30
+    for flag in flags:
+        run, config = parse_args(["--preset", preset])
+        current = value_of(run, config, flag)
+        value = other_value(flag, current)
+        argv = [f"--{flag}" if current is not True else f"--no-{flag}"] if value is None else [f"--{flag}", value]
+        run, config = parse_args(["--preset", preset, *argv])
+        got = value_of(run, config, flag)
+        expected = (not current) if value is None else type(got)(value) if got is not None else value
+        assert got == expected and got != current, (preset, flag, current, got)
+        assert run.explicit[flag] == got
+
+
+def test_derived_defaults_follow_the_users_value_after_the_preset():
+    # the bug this fixes: --adv_weight kept w_mid = 0.3 and --learning_rate kept D's rate at the preset's value
+    run, config = parse_args(["--preset", "digits", "--adv_weight", "0.45", "--learning_rate", "2e-4"])
+    assert (config.adv_weight, config.adv_weight_mid) == (0.45, 0.45)
+    assert config.learning_rate == config.discr_learning_rate == 2e-4
+    # a preset's own derived value is kept where it differs from the derivation (ImageNet 64: w_mid 0.2)
+    _, config = parse_args(["--preset", "imagenet64", "--adv_weight", "0.45"])
+    assert (config.adv_weight, config.adv_weight_mid) == (0.45, 0.2)
+    # an explicit derived value wins over the derivation
+    _, config = parse_args(["--preset", "cifar10", "--learning_rate", "2e-4", "--discr_learning_rate", "1e-5"])
+    assert (config.learning_rate, config.discr_learning_rate) == (2e-4, 1e-5)
+    _, config = parse_args(["--adv_weight", "0.6", "--adv_weight_mid", "0.1"])
+    assert (config.adv_weight, config.adv_weight_mid) == (0.6, 0.1)
+
+
+def test_presets_set_a_derived_value_only_where_it_differs_from_the_derivation():
+    for name, row in PRESETS.items():
+        _, config = parse_args(["--preset", name])
+        if "adv_weight_mid" in row:
+            assert row["adv_weight_mid"] != config.adv_weight, name
+        if "discr_learning_rate" in row:
+            assert row["discr_learning_rate"] != config.learning_rate, name
+    assert PRESETS["imagenet64"]["adv_weight_mid"] == 0.2
+
+
+def test_preset_values_and_field_defaults():
+    run, config = parse_args(["--preset", "cifar10"])
+    assert (run.dataset_name, run.image_column, run.resolution, run.train_batch_size) == ("cifar10", "img", 32, 80)
+    assert (config.total_steps, config.loss_type, config.augment, config.noise_conditioning) == (
+        300_000, "lpips", True, "sigma",
+    )  # fmt: skip
+    assert (config.s0, config.s1, config.mu0, config.adv_weight, config.adv_weight_mid) == (2, 150, 0.9, 0.3, 0.3)
+    assert config.final_num_timesteps == 151  # N(K) of the paper's schedule with s1 = 150
+    run, config = parse_args([])  # no data, no preset: the digits quickstart
+    assert run.preset == "digits" and config.mu0 == 0.0 and config.index_distribution == "lognormal"
+    assert config.final_num_timesteps == 161  # the doubling schedule ends at s1 + 1
+
+
+def test_own_data_without_a_preset_gets_the_improved_recipe_and_no_hub_columns():
+    run, config = parse_args(["--train_data_dir", "images"])
+    assert run.preset is None and run.class_conditional is None  # labels decided by the data
+    for flag, value in IMPROVED_RECIPE.items():
+        assert value_of(run, config, flag) == value, flag
+    # the README's own-images example: the cifar10 preset's Hub column names apply only to its Hub dataset
+    run, _ = parse_args(["--preset", "cifar10", "--train_data_dir", "images"])
+    assert (run.dataset_name, run.image_column, run.train_data_dir) == (None, "image", "images")
+    run, _ = parse_args(["--preset", "cifar10", "--dataset_name", "me/cats", "--image_column", "photo"])
+    assert (run.dataset_name, run.image_column) == ("me/cats", "photo")
+    with pytest.raises(ValueError, match="only one of --dataset_name and --train_data_dir"):
+        parse_args(["--dataset_name", "a", "--train_data_dir", "b"])
+
+
+def test_every_flag_has_help_with_its_default_and_the_token_is_never_kept():
+    text = build_parser().format_help()
+    for flag, f in {**RUN_FLAGS, **ACT_FLAGS}.items():
+        assert f"--{flag}" in text, flag
+        assert f.metadata["help"] and "(default: " in build_parser()._option_string_actions[f"--{flag}"].help
+    assert "--max_train_steps" in text and "--use_augment" in text and "--total_steps" not in text
+    # presets that differ are named in the help
+    assert "digits: 2000" in build_parser()._option_string_actions["--max_train_steps"].help
+    run, _ = parse_args(["--hub_token", "hf_secret"])
+    assert run.hub_token == "hf_secret" and "hub_token" not in run.explicit
+
+
+def test_num_train_epochs_sets_the_iterations_the_curricula_span():
+    run, config = parse_args(["--num_train_epochs", "3"])
+    assert total_steps_for(run, config, batches_per_epoch=7).total_steps == 21
+    run, config = parse_args(["--num_train_epochs", "3", "--gradient_accumulation_steps", "2"])
+    assert total_steps_for(run, config, batches_per_epoch=7).total_steps == 10
+    run, config = parse_args(["--num_train_epochs", "3", "--max_train_steps", "5"])  # explicit K wins
+    assert total_steps_for(run, config, batches_per_epoch=7).total_steps == 5
+
+
+def test_bad_config_values_are_explained():
+    with pytest.raises(ValueError, match="gp_interval"):
+        ACTConfig(gp_interval=0)
+    with pytest.raises(ValueError, match="max_train_steps"):
+        parse_args(["--max_train_steps", "0"])
+    with pytest.raises(SystemExit):
+        parse_args(["--loss_type", "l1"])  # not a choice

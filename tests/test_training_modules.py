@@ -1,0 +1,259 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""The reusable pieces of a run in `diffusers_act.training`: the trainer's builder and state, data, checkpoints and
+monitoring."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from conftest import tiny_unet
+from diffusers.training_utils import EMAModel
+
+import diffusers_act.training.checkpoints as checkpoints_module
+from diffusers_act import ACTDiscriminator, ACTPipeline
+from diffusers_act.presets import auto_unet_config, unet_config
+from diffusers_act.training import (
+    ACTConfig,
+    ACTTrainer,
+    CheckpointManager,
+    JsonlLog,
+    complete_checkpoints,
+    consistency_function,
+    make_dataloader,
+    make_transform,
+    resumable_batches,
+    sample_grid,
+)
+from diffusers_act.training.data import image_channels, load_training_dataset
+
+pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
+
+
+def same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def images(batch=4, seed=0):
+    return torch.rand(batch, 3, 8, 8, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def small_config(**overrides):
+    return ACTConfig(**{"total_steps": 10, "s0": 4, "s1": 8, "gp_interval": 1, **overrides})
+
+
+def test_build_makes_what_the_config_asks_for():
+    torch.manual_seed(0)
+    config = small_config(learning_rate=2e-3, adam_beta1=0.5, use_ema=True, ema_decay=0.99, augment=True)
+    trainer = ACTTrainer.build(tiny_unet(), config, Accelerator())
+    assert isinstance(trainer.discriminator, ACTDiscriminator) and isinstance(trainer.ema, EMAModel)
+    assert trainer.ema.decay == 0.99 and trainer.augment is not None
+    for optimizer in (trainer.optimizer, trainer.discriminator_optimizer):
+        group = optimizer.param_groups[0]
+        assert isinstance(optimizer.optimizer, torch.optim.RAdam) and group["betas"] == (0.5, 0.99)
+        assert group["lr"] == 2e-3  # D's rate follows G's unless set
+    assert trainer.scheduler.config.num_train_timesteps == config.final_num_timesteps == 9
+    assert same_weights(trainer.unet, trainer.target_unet)
+    assert not any(p.requires_grad for p in trainer.target_unet.parameters())
+
+    ct = ACTTrainer.build(tiny_unet(), small_config(adv_weight=0.0, discr_learning_rate=1.0))
+    assert ct.discriminator is None and ct.discriminator_optimizer is None and ct.ema is None
+    assert len(ct.lr_schedulers) == 1
+    built = ACTTrainer.build(dict(tiny_unet().config), small_config(discr_learning_rate=5e-5))  # from a config
+    assert built.discriminator_optimizer.param_groups[0]["lr"] == 5e-5
+
+
+def test_save_state_and_load_state_round_trip_without_pickles(tmp_path):
+    config = small_config(use_ema=True, ema_decay=0.9, augment=True, aug_target=0.0)
+    torch.manual_seed(0)
+    trainer = ACTTrainer.build(tiny_unet(), config)
+    for step in range(2):
+        trainer.train_step(images(), step, discriminator_images=images(8, step + 1))
+    trainer.save_state(tmp_path / "state")
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [
+        "discriminator.safetensors", "ema.safetensors", "generator.safetensors", "optimizers.pt",
+        "target.safetensors", "trainer_state.json",
+    ]  # fmt: skip
+    torch.load(tmp_path / "state" / "optimizers.pt", weights_only=True)  # no pickled objects in it
+
+    torch.manual_seed(1)  # other initial weights
+    other = ACTTrainer.build(tiny_unet(seed=1), config)
+    other.load_state(tmp_path / "state")
+    for a, b in ((trainer.unet, other.unet), (trainer.target_unet, other.target_unet)):
+        assert same_weights(a, b)
+    assert same_weights(trainer.discriminator, other.discriminator)
+    assert other.state_dict() == trainer.state_dict() and other.augment.p == trainer.augment.p > 0
+    assert other.ema.optimization_step == 2
+    assert all(torch.equal(a, b) for a, b in zip(trainer.ema.shadow_params, other.ema.shadow_params, strict=True))
+    assert other.optimizer.state_dict()["state"].keys() == trainer.optimizer.state_dict()["state"].keys()
+    # both continue identically
+    logs = []
+    for t in (trainer, other):
+        torch.manual_seed(5)
+        logs.append(t.train_step(images(seed=9), 2, discriminator_images=images(8, 10)))
+    assert logs[0] == logs[1] and same_weights(trainer.unet, other.unet)
+
+
+def test_sampled_unet_is_the_ema_copy_or_the_target():
+    torch.manual_seed(0)
+    trainer = ACTTrainer.build(tiny_unet(), small_config(adv_weight=0.0))
+    assert trainer.sampled_unet() is trainer.target_unet
+    trainer = ACTTrainer.build(tiny_unet(), small_config(adv_weight=0.0, use_ema=True, ema_decay=0.5))
+    trainer.train_step(images(), 0)
+    shipped = trainer.sampled_unet()
+    assert shipped is not trainer.unet and not shipped.training
+    assert all(torch.equal(a, b) for a, b in zip(shipped.parameters(), trainer.ema.shadow_params, strict=True))
+
+
+def test_generator_loss_weights_each_term_by_lambda_at_n_plus_1():
+    torch.manual_seed(0)
+    trainer = ACTTrainer.build(tiny_unet(), small_config(adv_weight=0.6, adv_weight_mid=0.2))
+    sigmas = trainer.scheduler.karras_sigmas(8)
+    x, indices, noise = images(), torch.tensor([0, 3, 6, 6]), torch.randn(4, 3, 8, 8)
+    losses = trainer.generator_loss(x, None, sigmas, 8, indices, noise)
+    # lambda_N(m) = w (m / (N - 1))^(log_1/2(w_mid / w)) at m = n + 1 (paper Eq. 10), written out here
+    lam = 0.6 * ((indices + 1) / 7.0) ** (math.log(0.2 / 0.6) / math.log(0.5))
+    sigma_next, sigma = sigmas[indices + 1], sigmas[indices]
+    with torch.no_grad():
+        noisy_next, noisy = x + sigma_next.view(-1, 1, 1, 1) * noise, x + sigma.view(-1, 1, 1, 1) * noise
+        student = consistency_function(trainer.unet, trainer.scheduler, noisy_next, sigma_next)
+        target = consistency_function(trainer.target_unet, trainer.scheduler, noisy, sigma)
+        c = 0.00054 * math.sqrt(3 * 8 * 8)
+        distance = torch.sqrt((student - target).square().flatten(1).sum(1) + c**2) - c
+        logits = trainer.discriminator(student, trainer.scheduler.precondition_noise(sigma_next)).flatten()
+    torch.testing.assert_close(losses["consistency"].detach(), ((1 - lam) * distance).mean())
+    torch.testing.assert_close(losses["adversarial"].detach(), (lam * F.softplus(-logits)).mean())
+    torch.testing.assert_close(losses["adv_weight_mean"], lam.mean().float())
+    assert losses["consistency"].requires_grad and losses["adversarial"].requires_grad
+
+
+def write_folder(root, mode, labels=("a", "b"), count=4, size=(10, 12)):
+    rng = np.random.default_rng(0)
+    for label in labels or [""]:
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            shape = (*size, 3) if mode == "RGB" else size
+            PIL.Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(root / label / f"{i}.png")
+    return root
+
+
+def test_image_folders_give_channels_and_labels(tmp_path):
+    flat = load_training_dataset(train_data_dir=str(write_folder(tmp_path / "flat", "L", labels=None)))
+    assert "label" not in flat.column_names and image_channels(flat, "image") == 1
+    classes = load_training_dataset(train_data_dir=str(write_folder(tmp_path / "classes", "RGB")))
+    assert "label" in classes.column_names and image_channels(classes, "image") == 3
+    batch = classes.with_transform(make_transform("image", 3, 8, label_column="label"))[:2]
+    assert batch["pixel_values"][0].shape == (3, 8, 8) and len(batch["labels"]) == 2
+    assert all(-1 <= t.min() and t.max() <= 1 for t in batch["pixel_values"])
+
+
+def test_resumable_batches_continue_where_an_uninterrupted_run_would():
+    dataset = load_training_dataset(max_train_samples=40)  # the digits
+    dataset = dataset.with_transform(make_transform("image", 1, 8))
+
+    def batches(start, count):
+        from accelerate.utils import DataLoaderConfiguration
+
+        accelerator = Accelerator(dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+        loader = accelerator.prepare(make_dataloader(dataset, 8, seed=3))
+        iterator = resumable_batches(loader, accelerator, start)
+        return [next(iterator) for _ in range(count)]
+
+    straight = batches(0, 12)  # 5 batches per epoch: crosses two epoch boundaries
+    assert [epoch for epoch, _ in straight] == [0] * 5 + [1] * 5 + [2] * 2
+    resumed = batches(7, 5)
+    for (e1, b1), (e2, b2) in zip(straight[7:], resumed, strict=True):
+        assert e1 == e2 and torch.equal(b1["pixel_values"], b2["pixel_values"])
+    assert not torch.equal(straight[0][1]["pixel_values"], straight[5][1]["pixel_values"])  # reshuffled
+
+
+def test_unet_config_for_a_run():
+    assert unet_config(None, 16, 1, 10)["block_out_channels"] == (32, 64, 64)
+    config = unet_config(None, 32, 3, None)
+    assert (config["in_channels"], config["out_channels"], config["num_class_embeds"]) == (3, 3, None)
+    assert len(auto_unet_config(64)["block_out_channels"]) == 5 and auto_unet_config(8)["sample_size"] == 8
+    assert unet_config("cifar10", 32, 3, None)["block_out_channels"] == (128, 128, 256, 256)
+    with pytest.raises(ValueError, match=r"multiple of 8 \(e.g. 40 or 48\)"):
+        unet_config("cifar10", 44, 3, None)
+
+
+def make_run(tmp_path, steps=(2, 4, 6), limit=None):
+    torch.manual_seed(0)
+    accelerator = Accelerator()
+    trainer = ACTTrainer.build(tiny_unet(), small_config(adv_weight=0.0), accelerator)
+    manager = CheckpointManager(tmp_path, accelerator, total_limit=limit)
+    for step in steps:
+        trainer.train_step(images(seed=step), step)
+        manager.save(step, trainer, epoch=0)
+    return manager, trainer
+
+
+def test_checkpoints_are_pipelines_and_pruned_to_the_limit(tmp_path):
+    manager, trainer = make_run(tmp_path, limit=2)
+    assert [c.name for c in manager.complete()] == ["checkpoint-4", "checkpoint-6"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-4", "checkpoint-6"]  # nothing left behind
+    pipe = ACTPipeline.from_pretrained(tmp_path / "checkpoint-6")
+    assert same_weights(pipe.unet, trainer.target_unet)
+    manifest = json.loads((tmp_path / "checkpoint-6" / "checkpoint.json").read_text())
+    assert (
+        manifest["step"] == 6
+        and manifest["epoch"] == 0
+        and "unet/diffusion_pytorch_model.safetensors" in (manifest["files"])
+    )
+
+
+def test_a_checkpoint_whose_files_do_not_match_its_manifest_is_not_complete(tmp_path):
+    manager, _ = make_run(tmp_path, steps=(2, 4))
+    with open(tmp_path / "checkpoint-4" / "training" / "target.safetensors", "ab") as f:
+        f.write(b"\0")  # a file of another size
+    assert manager.latest().name == "checkpoint-2"
+    (tmp_path / "checkpoint-2" / "training" / "optimizers.pt").unlink()  # a missing file
+    assert manager.latest() is None
+    with pytest.raises(ValueError, match="not a complete checkpoint"):
+        manager.resolve(str(tmp_path / "checkpoint-4"))
+
+
+def test_a_killed_prune_leaves_no_checkpoint_that_counts(tmp_path, monkeypatch):
+    make_run(tmp_path, steps=(2, 4))
+    real_rmtree = shutil.rmtree
+
+    def killed(path, *args, **kwargs):
+        if str(path).endswith(".deleting"):
+            raise KeyboardInterrupt("killed while deleting")
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints_module.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        make_run(tmp_path, steps=(6,), limit=2)
+    assert [c.name for c in complete_checkpoints(tmp_path)] == ["checkpoint-4", "checkpoint-6"]
+    assert (tmp_path / ".checkpoint-2.deleting").is_dir()
+    monkeypatch.setattr(checkpoints_module.shutil, "rmtree", real_rmtree)
+    CheckpointManager(tmp_path, Accelerator())  # a new run removes what the killed one left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-4", "checkpoint-6"]
+
+
+def test_jsonl_log_drops_redone_steps_on_resume(tmp_path):
+    log = JsonlLog(tmp_path / "logs.jsonl")
+    for step in (1, 2, 3, 4):
+        log.write(step, {"loss": float(step)})
+    resumed = JsonlLog(tmp_path / "logs.jsonl", resume_step=2)
+    resumed.write(3, {"loss": 30.0})
+    assert [(e["step"], e["loss"]) for e in resumed.read()] == [(1, 1.0), (2, 2.0), (3, 30.0)]
+    JsonlLog(tmp_path / "other.jsonl", enabled=False).write(1, {"loss": 1.0})  # not the main process
+    assert not (tmp_path / "other.jsonl").exists()
+
+
+def test_sample_grid_blocks_per_number_of_steps():
+    unet = tiny_unet(in_channels=1, out_channels=1, num_class_embeds=3)
+    from diffusers_act import ConsistencyACTScheduler
+
+    grid = sample_grid(unet, ConsistencyACTScheduler(), num_images=5, seed=0, num_classes=3, steps=(1, 2))
+    assert grid.size == (3 * 8, 2 * 2 * 8) and grid.mode == "L"  # 3 columns, 2 rows per block, 2 blocks
+    again = sample_grid(unet, ConsistencyACTScheduler(), num_images=5, seed=0, num_classes=3, steps=(1, 2))
+    assert np.array_equal(np.asarray(grid), np.asarray(again))
+    assert (np.asarray(grid)[8:16, 16:24] == 255).all()  # the unused 6th cell of the first block is white
