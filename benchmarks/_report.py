@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Writes a benchmark's table into a marked section of a Markdown file, leaving other sections intact."""
 
 from pathlib import Path

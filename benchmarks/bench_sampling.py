@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """One-step sampling throughput: ACTPipeline vs diffusers' ConsistencyModelPipeline vs a bare UNet loop.
 
 All three run the same UNet with the same preconditioning and return `[0, 1]` tensors; the bare loop is the floor

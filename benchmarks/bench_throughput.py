@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Training and sampling throughput of the paper's models: CT and ACT iterations per second, precision variants,
 peak memory and model-FLOPs utilisation (MFU).
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Does ACT beat consistency training at a small batch? The paper's claim, tested on scikit-learn's digits on CPU.
 
 Three runs per recipe, all through `examples/train_act/train_act.py` (so through the same `ACTTrainer`), with the

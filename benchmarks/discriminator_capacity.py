@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Can a discriminator learn to tell a finished digits run's generator from the data, and what holds it back?
 
 Trains fresh discriminators (the run's architecture, RAdam betas (0, 0.99) as in training) against the run's saved,
@@ -67,7 +68,7 @@ def train_discriminator(unet, scheduler, sigmas, times, gp_weight, steps, lr, ba
             fakes = consistency_function(
                 unet,
                 scheduler,
-                images[:half] + t.view(-1, 1, 1, 1) * noise,
+                scheduler.add_noise(images[:half], noise, sigmas=t),
                 t,
                 None if labels is None else labels[:half],
             )
@@ -91,7 +92,7 @@ def held_out_auc(unet, scheduler, disc, num_images=300, seed=1) -> dict[float, f
     aucs = {}
     for t in PROBE_TIMES:
         sigma = torch.full((len(images),), t)
-        source = t * noise if t >= scheduler.config.sigma_max else images + t * noise
+        source = t * noise if t >= scheduler.config.sigma_max else scheduler.add_noise(images, noise, sigmas=t)
         fakes = consistency_function(unet, scheduler, source, sigma, labels).clamp(-1, 1)
         time_input = scheduler.precondition_noise(sigma)
         aucs[t] = roc_auc(disc(images, time_input, labels).flatten(), disc(fakes, time_input, labels).flatten())

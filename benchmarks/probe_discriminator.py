@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Where does a trained ACT discriminator tell generated images from real ones? A diagnostic for digits runs.
 
 For a finished `train_act.py` run on the digits (its saved pipeline and `discriminator/`), and for a range of noise
@@ -16,8 +17,8 @@ its mean, log-normal n), with the trained discriminator and with a freshly initi
 """
 
 import argparse
-import json
 import copy
+import json
 import math
 import sys
 from pathlib import Path
@@ -98,7 +99,7 @@ def probe(run: Path, distribution: str = "lognormal", num_images: int = 450, see
     for low, high in zip(edges[:-1], edges[1:], strict=True):
         t = math.sqrt(low * min(high, t_max))  # the bin's geometric middle
         sigma = torch.full((len(images),), t)
-        fakes = consistency_function(unet, scheduler, images + t * noise, sigma, labels)
+        fakes = consistency_function(unet, scheduler, scheduler.add_noise(images, noise, sigmas=t), sigma, labels)
         real_logits, fake_logits = scores(images, t), scores(fakes, t)
         rows.append({
             "bin": f"[{low:g}, {high if high < t_max else t_max:g}{']' if high > t_max else ')'}",

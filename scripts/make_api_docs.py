@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Writes docs/api.md, the API reference, from the public classes' and functions' signatures and docstrings.
 
 python scripts/make_api_docs.py           # regenerate (a test fails when docs/api.md is out of date)

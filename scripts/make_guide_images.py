@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Makes the user guide's pictures from a trained digits model: multistep samples and inpainting.
 
 python scripts/make_guide_images.py --model act-model --output_dir docs/images

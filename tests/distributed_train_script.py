@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Run by tests/test_trainer.py under `accelerate launch --multi_gpu --num_processes 2` (gloo on CPU): a few ACT
 iterations with augmentation and R1 on every iteration, each rank on different data; each rank then saves its
 generator, target and discriminator weights and its augmentation state for the test to compare."""

@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """The benchmark scripts run end to end (in their --quick mode) and write their section of the report."""
 
 import re

@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """scripts/convert_act_original_to_diffusers.py on checkpoints built here with the authors' key layout."""
 
 import importlib.util

@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Every ```python block of the README and of docs/ runs as written (```py blocks need the Hub and are not run)."""
 
 import re

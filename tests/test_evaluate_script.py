@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """scripts/evaluate.py and the benchmark of the paper's claim, end to end and offline."""
 
 import importlib.util

@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """examples/train_act/train_act.py, run in-process (and once as two processes), offline on CPU."""
 
 import importlib.util

@@ -1,3 +1,4 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """diffusers-act: Adversarial Consistency Training (ACT) for Hugging Face diffusers."""
 
 __version__ = "0.1.0.dev0"

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import torch
+from diffusers import DiffusionPipeline
 from torch import nn
 
 from .features import extract_features
@@ -16,7 +17,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 @torch.no_grad()
 def generate_samples(
-    pipe,
+    pipe: DiffusionPipeline,
     num_samples: int,
     batch_size: int = 256,
     num_inference_steps: int = 1,

@@ -135,7 +135,9 @@ class ACTDiscriminator(ModelMixin, ConfigMixin):
                 module.set_processor(AttnProcessor())
 
     @classmethod
-    def from_unet_config(cls, unet_config: Mapping, layers_per_block: int | None = None, **overrides):
+    def from_unet_config(
+        cls, unet_config: Mapping, layers_per_block: int | None = None, **overrides
+    ) -> "ACTDiscriminator":
         """
         A discriminator for a generator with this `UNet2DModel` config: the same down blocks, widths, time
         embedding and classes, with `layers_per_block` = ceil(1.5 x the generator's) unless given.

@@ -289,7 +289,9 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
             )
         return values.astype(np.int64)
 
-    def index_for_timestep(self, timestep: float | torch.Tensor, schedule_timesteps: torch.Tensor | None = None):
+    def index_for_timestep(
+        self, timestep: float | torch.Tensor, schedule_timesteps: torch.Tensor | None = None
+    ) -> int:
         """Position of `timestep` in `schedule_timesteps` (default: `self.timesteps`)."""
         if schedule_timesteps is None:
             schedule_timesteps = self.timesteps

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import Accelerator
 
 from ..pipelines.act.pipeline_act import ACTPipeline
+from .trainer import ACTTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ class CheckpointManager:
         total_limit (`int`, *optional*): Keep only the newest `total_limit` checkpoints.
     """
 
-    def __init__(self, output_dir: str | Path, accelerator, total_limit: int | None = None):
+    def __init__(self, output_dir: str | Path, accelerator: Accelerator, total_limit: int | None = None):
         self.output_dir, self.accelerator, self.total_limit = Path(output_dir), accelerator, total_limit
         if accelerator.is_main_process and self.output_dir.is_dir():  # leftovers of a killed save or prune
             for stale in [*self.output_dir.glob(".checkpoint-*.tmp"), *self.output_dir.glob(".checkpoint-*.deleting")]:
@@ -117,7 +119,7 @@ class CheckpointManager:
             )
         return path
 
-    def save(self, step: int, trainer, **state) -> Path:
+    def save(self, step: int, trainer: "ACTTrainer", **state) -> Path:
         """Writes `checkpoint-{step}` (the trainer, every process's random state, `state` as JSON) and prunes."""
         acc = self.accelerator
         final, partial = self.output_dir / f"checkpoint-{step}", self.output_dir / f".checkpoint-{step}.tmp"
@@ -149,7 +151,7 @@ class CheckpointManager:
         shutil.rmtree(doomed)
         logger.info(f"Removed old checkpoint {checkpoint}")
 
-    def load(self, path: Path, trainer) -> dict:
+    def load(self, path: Path, trainer: "ACTTrainer") -> dict:
         """Restores the trainer and this process's random state from `path`; returns the saved JSON state."""
         trainer.load_state(path / "training")
         states = path / f"random_states_{self.accelerator.process_index}.json"

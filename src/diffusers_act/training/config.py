@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .curricula import num_timesteps
 
 
-def option(default, help: str, flag: str | None = None, choices: tuple | None = None):
+def option(default: object, help: str, flag: str | None = None, choices: tuple | None = None) -> dataclasses.Field:
     """A config field with its help text; `flag` names the command-line flag where it differs from the field."""
     return field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
 

@@ -3,12 +3,17 @@
 of images in [-1, 1] (and labels), with an endless batch iterator that resumes at any iteration."""
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import PIL.Image
 import torch
+
+if TYPE_CHECKING:
+    import datasets
+    from accelerate import Accelerator
 
 DIGITS_TRAIN_SIZE = 1347  # the first 1,347 of scikit-learn's 1,797 digits; the last 450 are held out
 
@@ -36,7 +41,7 @@ def digits_tensors(resolution: int = 16, split: str = "all") -> tuple[torch.Tens
     return torch.from_numpy(np.stack(arrays))[:, None] / 255, torch.tensor(labels)
 
 
-def digits_dataset():
+def digits_dataset() -> "datasets.Dataset":
     """The digits as a `datasets.Dataset` with an `image` and a `label` column (1,797 images, 10 classes)."""
     import datasets
 
@@ -54,7 +59,7 @@ def load_training_dataset(
     image_column: str = "image",
     cache_dir: str | None = None,
     max_train_samples: int | None = None,
-):
+) -> "datasets.Dataset":
     """
     The training images as a `datasets.Dataset` whose image column is left undecoded (so a broken file can be named
     when it is read): an image folder (`train_data_dir`; class sub-folders give a `label` column), a Hub dataset
@@ -86,13 +91,13 @@ def load_training_dataset(
     return dataset.cast_column(image_column, datasets.Image(decode=False))
 
 
-def count_classes(dataset, label_column: str) -> int:
+def count_classes(dataset: "datasets.Dataset", label_column: str) -> int:
     """The number of classes of a label column (its `ClassLabel` names, else the largest label + 1)."""
     feature = dataset.features[label_column]
     return feature.num_classes if hasattr(feature, "num_classes") else int(max(dataset[label_column])) + 1
 
 
-def image_channels(dataset, image_column: str) -> int:
+def image_channels(dataset: "datasets.Dataset", image_column: str) -> int:
     """1 when the first image is greyscale (with or without alpha), else 3: what a UNet for this data takes."""
     bands = decode_image(dataset[0][image_column], channels=0, index=0).getbands()
     return 1 if set(bands) <= {"1", "L", "I", "F", "A"} else 3
@@ -134,7 +139,7 @@ def make_transform(
     center_crop: bool = True,
     random_flip: bool = False,
     label_column: str | None = None,
-):
+) -> Callable[[dict], dict]:
     """A `datasets` transform to `pixel_values` in [-1, 1] (and `labels` when `label_column` is given)."""
 
     def transform(batch: dict) -> dict:
@@ -159,7 +164,9 @@ def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
     return batch
 
 
-def make_dataloader(dataset, batch_size: int, seed: int, num_workers: int = 0) -> torch.utils.data.DataLoader:
+def make_dataloader(
+    dataset: "datasets.Dataset", batch_size: int, seed: int, num_workers: int = 0
+) -> torch.utils.data.DataLoader:
     """Shuffled batches (the last incomplete one dropped) with their own generator: starting an epoch must not draw
     from the global random state, or resuming would shift every later draw."""
     if len(dataset) < batch_size:
@@ -175,7 +182,9 @@ def make_dataloader(dataset, batch_size: int, seed: int, num_workers: int = 0) -
     )
 
 
-def resumable_batches(dataloader, accelerator, start: int = 0) -> Iterator[tuple[int, dict]]:
+def resumable_batches(
+    dataloader: torch.utils.data.DataLoader, accelerator: "Accelerator", start: int = 0
+) -> Iterator[tuple[int, dict]]:
     """
     `(epoch, batch)` pairs without end, from micro-batch `start` on. Epoch e reshuffles with the seed and e
     (accelerate's seedable sampler), so a run resumed at micro-batch `start` sees the batches an uninterrupted run

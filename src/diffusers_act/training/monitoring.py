@@ -10,15 +10,23 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import torch
+from accelerate import Accelerator
+from diffusers import UNet2DModel
 from diffusers.utils import make_image_grid
 
 from ..pipelines.act.pipeline_act import ACTPipeline
+from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
 
 logger = logging.getLogger(__name__)
 
 
 def sample_grid(
-    unet, scheduler, num_images: int = 16, seed: int = 0, num_classes: int | None = None, steps: tuple = (1, 2)
+    unet: UNet2DModel,
+    scheduler: ConsistencyACTScheduler,
+    num_images: int = 16,
+    seed: int = 0,
+    num_classes: int | None = None,
+    steps: tuple = (1, 2),
 ) -> PIL.Image.Image:
     """A fixed-seed grid: one block of rows per number of sampling steps, the same noise (and labels) in each."""
     pipe = ACTPipeline(unet=unet, scheduler=scheduler)
@@ -36,7 +44,7 @@ def sample_grid(
     return make_image_grid(images, rows=rows_per_block * len(steps), cols=cols).convert(images[0].mode)
 
 
-def log_image(accelerator, name: str, image: PIL.Image.Image, step: int) -> None:
+def log_image(accelerator: Accelerator, name: str, image: PIL.Image.Image, step: int) -> None:
     """Sends an image to every tracker that takes images (tensorboard, wandb, ...)."""
     array = np.asarray(image.convert("RGB"))[None]
     for tracker in accelerator.trackers:
@@ -118,7 +126,7 @@ class SampleEvaluator:
             self.reference_features = extract_features(self.extractor, reference_images, device=device)
             self.reference = FeatureStatistics.from_features(self.reference_features)
 
-    def __call__(self, unet, scheduler) -> dict[str, float]:
+    def __call__(self, unet: UNet2DModel, scheduler: ConsistencyACTScheduler) -> dict[str, float]:
         from ..evaluation import compute_metrics, generate_samples, label_metrics
 
         pipe = ACTPipeline(unet=unet, scheduler=scheduler)
@@ -136,7 +144,9 @@ class SampleEvaluator:
         return results
 
 
-def process_fingerprints(accelerator, modules: list, extra: float = 0.0) -> list[list[float]]:
+def process_fingerprints(
+    accelerator: Accelerator, modules: list[torch.nn.Module], extra: float = 0.0
+) -> list[list[float]]:
     """
     Per process: the sum of each module's weights, and `extra` (e.g. the augmentation p). They must be identical on
     every process; a difference is logged as a bug.

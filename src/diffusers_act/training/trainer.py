@@ -245,7 +245,13 @@ class ACTTrainer:
             "adv_weight_mean": weight.mean(),
         }
 
-    def generator_step(self, images, class_labels, sigmas, num_timesteps) -> dict[str, float]:
+    def generator_step(
+        self,
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None,
+        sigmas: torch.Tensor,
+        num_timesteps: int,
+    ) -> dict[str, float]:
         """Steps 1-5 of Algorithm 1: [`generator_loss`] and an optimizer step on the generator."""
         losses = self.generator_loss(images, class_labels, sigmas, num_timesteps)
         self.accelerator.backward(losses["consistency"] + losses.get("adversarial", 0))
@@ -263,7 +269,14 @@ class ACTTrainer:
         else:
             torch._foreach_lerp_(target, online, 1 - mu)
 
-    def discriminator_step(self, images, class_labels, sigmas, num_timesteps, step) -> dict[str, float]:
+    def discriminator_step(
+        self,
+        images: torch.Tensor,
+        class_labels: torch.Tensor | None,
+        sigmas: torch.Tensor,
+        num_timesteps: int,
+        step: int,
+    ) -> dict[str, float]:
         """
         Steps 7-10: D on generated images (from the first half of `images`) against reals (the second half),
         lambda-weighted, with R1 on the augmented reals every `gp_interval` iterations; an optimizer step.

@@ -88,16 +88,16 @@ class ACTPipeline(DiffusionPipeline):
 
     def check_inputs(
         self,
-        batch_size,
-        num_inference_steps,
-        timesteps,
-        image,
-        mask_image,
-        generator,
-        latents,
-        output_type,
-        callback_on_step_end_tensor_inputs,
-    ):
+        batch_size: int,
+        num_inference_steps: int,
+        timesteps: list[int] | None,
+        image: ImageInput | None,
+        mask_image: ImageInput | None,
+        generator: torch.Generator | list[torch.Generator] | None,
+        latents: torch.Tensor | None,
+        output_type: str,
+        callback_on_step_end_tensor_inputs: list[str] | None,
+    ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
         if num_inference_steps is not None and timesteps is not None:
@@ -131,7 +131,11 @@ class ACTPipeline(DiffusionPipeline):
             )
 
     def prepare_class_labels(
-        self, batch_size: int, class_labels, generator, device: torch.device
+        self,
+        batch_size: int,
+        class_labels: int | list[int] | torch.Tensor | None,
+        generator: torch.Generator | list[torch.Generator] | None,
+        device: torch.device,
     ) -> torch.Tensor | None:
         """Validates `class_labels`, or draws them from `generator` for a class-conditional UNet."""
         num_classes = self.unet.config.num_class_embeds
@@ -167,7 +171,7 @@ class ACTPipeline(DiffusionPipeline):
         return labels.to(device=device, dtype=torch.long)
 
     def prepare_inpainting(
-        self, image: ImageInput, mask_image: ImageInput, batch_size: int, device, dtype
+        self, image: ImageInput, mask_image: ImageInput, batch_size: int, device: torch.device, dtype: torch.dtype
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Converts `image` (to `[-1, 1]`) and `mask_image` (to a boolean repaint mask, white = True) to tensors of
@@ -196,7 +200,7 @@ class ACTPipeline(DiffusionPipeline):
                 )
         return known.expand(batch_size, -1, -1, -1), (repaint > 0.5).expand(batch_size, channels, -1, -1)
 
-    def postprocess(self, sample: torch.Tensor, output_type: str):
+    def postprocess(self, sample: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarray | list[PIL.Image.Image]:
         if output_type == "latent":
             return sample
         images = (sample / 2 + 0.5).clamp(0, 1)
