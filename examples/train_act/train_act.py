@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from diffusers import UNet2DModel
@@ -42,14 +42,12 @@ from diffusers_act.training import (
     sample_grid,
     write_model_card,
 )
-from diffusers_act.training.config import total_steps_for
+from diffusers_act.training.checkpoints import check_output_dir, remove_paths
+from diffusers_act.training.config import TrainingError, resolve_mixed_precision, run_command_line, total_steps_for
 from diffusers_act.training.data import count_classes, image_channels
+from diffusers_act.training.hub import prepare_hub_repo
 
 logger = get_logger(__name__)
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
 
 
 def halves(batch: torch.Tensor | None, size: int) -> tuple:
@@ -60,9 +58,10 @@ def halves(batch: torch.Tensor | None, size: int) -> tuple:
 def main(argv: list[str] | None = None) -> Path:
     run, config = parse_args(argv, description=__doc__)
     output_dir = Path(run.output_dir)
+    precision, precision_note = resolve_mixed_precision(run, PartialState().device)  # checked before any work
     accelerator = Accelerator(
         gradient_accumulation_steps=run.gradient_accumulation_steps,
-        mixed_precision=run.mixed_precision,
+        mixed_precision=precision,
         log_with=None if run.report_to == "none" else run.report_to,
         project_config=ProjectConfiguration(
             project_dir=str(output_dir), logging_dir=str(output_dir / run.logging_dir)
@@ -72,6 +71,17 @@ def main(argv: list[str] | None = None) -> Path:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if run.allow_tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+    # checks before any work: the output folder, the Hub
+    if precision_note:
+        logger.warning(precision_note)
+    earlier_run = check_output_dir(output_dir, bool(run.resume_from_checkpoint), run.overwrite_output_dir)
+    repo_id = None
+    if run.push_to_hub and accelerator.is_main_process:
+        repo_id = prepare_hub_repo(run.hub_model_id or output_dir.name, run.hub_token, run.hub_private_repo)
+    if accelerator.is_main_process:
+        remove_paths(earlier_run + ([output_dir / run.logging_dir] if earlier_run else []))
+    accelerator.wait_for_everyone()
     checkpoints = CheckpointManager(output_dir, accelerator, run.checkpoints_total_limit)
     resume = checkpoints.resolve(run.resume_from_checkpoint)
 
@@ -79,7 +89,7 @@ def main(argv: list[str] | None = None) -> Path:
     with accelerator.main_process_first():
         dataset = load_training_dataset(
             run.dataset_name, run.train_data_dir, run.dataset_config_name, run.image_column, run.cache_dir,
-            run.max_train_samples,
+            run.max_train_samples, run.verify_images,
         )  # fmt: skip
     has_labels = run.label_column in dataset.column_names
     conditional = has_labels if run.class_conditional is None else run.class_conditional
@@ -171,7 +181,7 @@ def main(argv: list[str] | None = None) -> Path:
             continue  # a micro-batch of gradient accumulation
         finite = torch.tensor(float(all(math.isfinite(v) for v in logs.values())), device=accelerator.device)
         if accelerator.reduce(finite, reduction="sum").item() < accelerator.num_processes:
-            raise NonFiniteLossError(
+            raise TrainingError(
                 f"Non-finite loss at iteration {step}: {logs}. Stopping without saving; the last good checkpoint is "
                 f"{checkpoints.latest() or 'none was written'}. Lower --learning_rate / --discr_learning_rate (or use "
                 "fp32) and resume with --resume_from_checkpoint latest."
@@ -242,7 +252,7 @@ def main(argv: list[str] | None = None) -> Path:
             num_params=sum(p.numel() for p in final_unet.parameters()),
             iterations=step,
             final_num_timesteps=config.final_num_timesteps,
-            precision={"no": "fp32"}.get(accelerator.mixed_precision, accelerator.mixed_precision),
+            precision={"no": "fp32"}.get(precision, precision) + (f" ({precision_note})" if precision_note else ""),
             flags=run.explicit,
             metrics=metrics,
             metrics_note=f"Measured at the end of training on {run.fid_num_samples} one-step samples against the "
@@ -252,9 +262,7 @@ def main(argv: list[str] | None = None) -> Path:
         logger.info(f"Saved the pipeline to {output_dir}")
         if run.push_to_hub:
             ignore = ["checkpoint-*/**", ".checkpoint-*/**", f"{run.logging_dir}/**", "logs.jsonl"]
-            repo_id = push_to_hub(
-                output_dir, run.hub_model_id or output_dir.name, run.hub_token, run.hub_private_repo, ignore
-            )
+            push_to_hub(output_dir, repo_id, run.hub_token, run.hub_private_repo, ignore)
             logger.info(f"Pushed to https://huggingface.co/{repo_id}")
     # every process waits for the main one to finish saving before the process group is torn down (a rank that
     # exits early can abort in gloo's teardown)
@@ -264,4 +272,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    run_command_line(main)

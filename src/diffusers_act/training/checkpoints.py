@@ -15,6 +15,7 @@ import os
 import random
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +35,27 @@ def _files(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def checkpoint_problems(folder: str | Path) -> list[str]:
+    """What keeps `folder` from being a complete checkpoint: no manifest, or files missing, of another size or not
+    in it. Empty for a complete one."""
+    folder = Path(folder)
+    try:
+        listed = json.loads((folder / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [f"no readable {MANIFEST}"]
+    found = _files(folder)
+    found.pop(MANIFEST, None)
+    problems = [f"{name} is missing" for name in listed if name not in found]
+    problems += [
+        f"{name} has {found[name]} bytes, not {size}" for name, size in listed.items() if found.get(name, size) != size
+    ]
+    problems += [f"{name} is not in {MANIFEST}" for name in found if name not in listed]
+    return problems
+
+
 def is_complete(folder: Path) -> bool:
     """Whether `folder` holds a manifest and exactly the files it lists, with their sizes."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-        files = _files(folder)
-        files.pop(MANIFEST)
-        return files == manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+    return folder.is_dir() and not checkpoint_problems(folder)
 
 
 def complete_checkpoints(output_dir: str | Path) -> list[Path]:
@@ -73,6 +86,48 @@ def set_random_state(state: dict) -> None:
     torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+
+
+# what a run writes into its output folder, besides checkpoints
+RUN_OUTPUTS = (
+    "model_index.json", "unet", "scheduler", "discriminator", "README.md", "samples.png", "samples",
+    "training_summary.json", "logs.jsonl",
+)  # fmt: skip
+
+
+def check_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> list[Path]:
+    """
+    Checks, before any work, that a run may write `output_dir`: it can be created and written, and it holds no
+    earlier run unless this one resumes it (`resume`) or replaces it (`overwrite`). Returns what `overwrite` is to
+    remove (the earlier run's checkpoints, model and logs); the caller removes it on the main process.
+    """
+    output_dir = Path(output_dir)
+    existing = output_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"--output_dir {output_dir}: {existing} is a file, not a folder.")
+    try:  # a real write (os.access says yes to root on a read-only file system)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"--output_dir {output_dir} cannot be written ({error.strerror} in {existing}).") from None
+    earlier = [output_dir / name for name in RUN_OUTPUTS if (output_dir / name).exists()]
+    earlier += sorted(output_dir.glob("checkpoint-*")) + sorted(output_dir.glob(".checkpoint-*"))
+    if not earlier or resume:
+        return []
+    if not overwrite:
+        names = ", ".join(sorted({p.name for p in earlier})[:4])
+        raise ValueError(
+            f"--output_dir {output_dir} holds an earlier run ({names}). Pass --resume_from_checkpoint latest to "
+            "continue it, --overwrite_output_dir to replace it, or another --output_dir."
+        )
+    return earlier
+
+
+def remove_paths(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 class CheckpointManager:
@@ -112,10 +167,11 @@ class CheckpointManager:
                 logger.warning(f"--resume_from_checkpoint latest: no checkpoint in {self.output_dir}; starting fresh.")
             return latest
         path = Path(resume_from_checkpoint)
-        if not is_complete(path):
+        problems = checkpoint_problems(path) if path.is_dir() else ["no such folder"]
+        if problems:
             raise ValueError(
-                f"--resume_from_checkpoint {path} is not a complete checkpoint (no {MANIFEST}, or its files do not "
-                "match it). Pass a checkpoint-N folder of --output_dir, or 'latest'."
+                f"--resume_from_checkpoint {path} is not a complete checkpoint ({'; '.join(problems[:3])}). Pass a "
+                "checkpoint-N folder of --output_dir, or 'latest'."
             )
         return path
 
@@ -153,6 +209,9 @@ class CheckpointManager:
 
     def load(self, path: Path, trainer: "ACTTrainer") -> dict:
         """Restores the trainer and this process's random state from `path`; returns the saved JSON state."""
+        problems = checkpoint_problems(path)
+        if problems:
+            raise ValueError(f"Checkpoint {path} is damaged: {'; '.join(problems[:3])}.")
         trainer.load_state(path / "training")
         states = path / f"random_states_{self.accelerator.process_index}.json"
         if states.is_file():

@@ -9,8 +9,13 @@ or the preset set them.
 
 import argparse
 import dataclasses
+import os
+import sys
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import torch
 
 from .curricula import num_timesteps
 
@@ -122,6 +127,7 @@ class RunConfig:
     image_column: str = option("image", "the image column of the dataset")
     label_column: str = option("label", "the label column of the dataset")
     cache_dir: str | None = option(None, "the datasets cache folder")
+    verify_images: bool = option(False, "read every training image before training and list all unreadable files")
     max_train_samples: int | None = option(None, "train on the first N images only")
     resolution: int = option(32, "training resolution (images are resized and cropped to it)")
     center_crop: bool = option(True, "center (default) or random crop after resizing")
@@ -132,6 +138,9 @@ class RunConfig:
     gradient_checkpointing: bool = option(False, "trade compute for memory in the UNet")
     # run
     output_dir: str = option("act-model", "where the pipeline, checkpoints and logs go")
+    overwrite_output_dir: bool = option(
+        False, "replace an earlier run in --output_dir (its checkpoints, model and logs are removed first)"
+    )
     seed: int = option(0, "seed of the initial weights, the data order and the noise")
     train_batch_size: int = option(32, "B per process; ACT loads 2B images per iteration (B for G, B for D)")
     num_train_epochs: int | None = option(None, "train this many epochs (unless --max_train_steps is given)")
@@ -160,8 +169,23 @@ class RunConfig:
     hub_model_id: str | None = option(None, "the Hub repo (default: the name of --output_dir)")
     hub_token: str | None = option(None, "a Hub token (never written anywhere)")
     hub_private_repo: bool = option(False, "create the Hub repo as private")
+    debug: bool = option(False, "show the full traceback of an error instead of one line")
     # not flags: how the values were chosen
     explicit: dict = field(default_factory=dict, metadata={"flag": False})
+
+    def __post_init__(self):
+        at_least_one = (
+            "resolution", "train_batch_size", "gradient_accumulation_steps", "checkpointing_steps",
+            "validation_steps", "num_validation_images", "logging_steps", "fid_num_samples",
+            "checkpoints_total_limit", "num_train_epochs", "fid_steps", "max_train_samples",
+        )  # fmt: skip
+        for name in at_least_one:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                hint = " (leave it out to keep every checkpoint)" if name == "checkpoints_total_limit" else ""
+                raise ValueError(f"--{name} must be at least 1, got {value}{hint}.")
+        if self.dataloader_num_workers < 0:
+            raise ValueError(f"--dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}.")
 
 
 # Hub-dataset settings of a preset: they apply only to the preset's own dataset, not to data the user passes.
@@ -283,12 +307,55 @@ def resolve_configs(explicit: dict) -> tuple[RunConfig, ACTConfig]:
     run = RunConfig(**{f.name: values[k] for k, f in run_fields.items() if k in values})
     run.explicit = {k: v for k, v in explicit.items() if k != "hub_token"}
     config = ACTConfig(**{f.name: values[k] for k, f in act_fields.items() if k in values})
+    if config.adversarial and run.train_batch_size % 2:
+        raise ValueError(
+            f"--train_batch_size {run.train_batch_size} is odd: ACT's discriminator batch is half generated, half "
+            "real images, so B must be even."
+        )
     return run, config
 
 
 def parse_args(argv: list[str] | None = None, description: str | None = None) -> tuple[RunConfig, ACTConfig]:
     """Parses the training script's command line into a [`RunConfig`] and an [`ACTConfig`]."""
     return resolve_configs(vars(build_parser(description).parse_args(argv)))
+
+
+def run_command_line(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:
+    """
+    Runs a script's `main(argv)` so that a user's mistake (a bad flag, a missing file, data that cannot be read, a
+    stopped run) prints one line, `error: ...`, and exits with status 1. `--debug` or `DIFFUSERS_ACT_DEBUG=1` shows
+    the traceback instead.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        main(argv)
+    except (ValueError, OSError, ImportError, TrainingError) as error:
+        if "--debug" in argv or os.environ.get("DIFFUSERS_ACT_DEBUG", "") not in ("", "0"):
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"error: {message} (--debug shows the traceback)", file=sys.stderr)
+        sys.exit(1)
+
+
+class TrainingError(RuntimeError):
+    """A run that stopped for a reason the user can act on (a non-finite loss, a failed upload)."""
+
+
+def resolve_mixed_precision(run: RunConfig, device: torch.device) -> tuple[str, str]:
+    """
+    The precision to train in on `device`, and a note for the log and the model card. A precision the device cannot
+    run is an error when the user asked for it (`--mixed_precision`), and falls back to fp32 when a preset chose it.
+    """
+    problem = None
+    if run.mixed_precision == "fp16" and device.type == "cpu":
+        problem = "fp16 needs a GPU (on the CPU it would silently train in fp32); use bf16 or no"
+    elif run.mixed_precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        problem = f"{torch.cuda.get_device_name(device)} has no bf16; use fp16 or no"
+    if problem is None:
+        return run.mixed_precision, ""
+    if "mixed_precision" in run.explicit:
+        raise ValueError(f"--mixed_precision {run.mixed_precision}: {problem}.")
+    return "no", f"the {run.preset} preset's {run.mixed_precision} cannot run on {device.type}, so this run used fp32"
 
 
 def total_steps_for(run: RunConfig, config: ACTConfig, batches_per_epoch: int) -> ACTConfig:

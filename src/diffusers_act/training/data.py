@@ -3,7 +3,9 @@
 of images in [-1, 1] (and labels), with an endless batch iterator that resumes at any iteration."""
 
 import io
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     import datasets
     from accelerate import Accelerator
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DIGITS_TRAIN_SIZE = 1347  # the first 1,347 of scikit-learn's 1,797 digits; the last 450 are held out
 
 
@@ -59,17 +62,23 @@ def load_training_dataset(
     image_column: str = "image",
     cache_dir: str | None = None,
     max_train_samples: int | None = None,
+    verify_images: bool = False,
 ) -> "datasets.Dataset":
     """
     The training images as a `datasets.Dataset` whose image column is left undecoded (so a broken file can be named
     when it is read): an image folder (`train_data_dir`; class sub-folders give a `label` column), a Hub dataset
-    (`dataset_name`), or, with neither, the digits.
+    (`dataset_name`), or, with neither, the digits. `verify_images` reads every image first and lists all the
+    unreadable ones (otherwise the first one stops training when it is drawn).
     """
     import datasets
 
     if train_data_dir:
         if not Path(train_data_dir).is_dir():
             raise ValueError(f"--train_data_dir {train_data_dir!r} is not a folder.")
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(train_data_dir).rglob("*")):
+            raise ValueError(
+                f"No images found in --train_data_dir {train_data_dir} (looked for {', '.join(IMAGE_SUFFIXES)})."
+            )
         dataset = datasets.load_dataset("imagefolder", data_dir=train_data_dir, cache_dir=cache_dir, split="train")
     elif dataset_name:
         try:
@@ -88,7 +97,29 @@ def load_training_dataset(
         )
     if max_train_samples is not None:
         dataset = dataset.select(range(min(max_train_samples, len(dataset))))
-    return dataset.cast_column(image_column, datasets.Image(decode=False))
+    dataset = dataset.cast_column(image_column, datasets.Image(decode=False))
+    if verify_images:
+        unreadable = unreadable_images(dataset, image_column)
+        if unreadable:
+            listed = "; ".join(unreadable[:20]) + (
+                f"; and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
+            )
+            raise ValueError(f"{len(unreadable)} of {len(dataset)} training images cannot be read: {listed}.")
+    return dataset
+
+
+def unreadable_images(dataset: "datasets.Dataset", image_column: str, workers: int | None = None) -> list[str]:
+    """Reads every image of an undecoded image column in parallel; returns one line per unreadable image."""
+
+    def problem(index: int) -> str | None:
+        try:
+            decode_image(dataset[index][image_column], channels=0, index=index)
+        except ValueError as error:
+            return str(error).split(". Remove")[0].removeprefix("Could not read training image ")
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        return [p for p in pool.map(problem, range(len(dataset))) if p is not None]
 
 
 def count_classes(dataset: "datasets.Dataset", label_column: str) -> int:

@@ -4,7 +4,9 @@ script and the checkpoint converter). Tokens are passed through, never written."
 
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData, create_repo, upload_folder
+from huggingface_hub import ModelCard, ModelCardData, create_repo, get_token, upload_folder
+
+from .config import TrainingError
 
 MODEL_CARD_TEMPLATE = """---
 {card_data}
@@ -108,6 +110,22 @@ def write_model_card(
     return folder / "README.md"
 
 
+def prepare_hub_repo(repo_id: str, token: str | None = None, private: bool = False) -> str:
+    """
+    Checks, before any training, that a run can upload at its end: a token is at hand (`token`, or the one `hf auth
+    login` saved) and the repo exists or can be created. Returns the full repo id.
+    """
+    if (token or get_token()) is None:
+        raise ValueError("--push_to_hub needs a Hub token: run `hf auth login`, or pass --hub_token.")
+    try:
+        return create_repo(repo_id, exist_ok=True, private=private, token=token).repo_id
+    except Exception as error:
+        raise ValueError(
+            f"--push_to_hub: cannot create or reach the Hub repo {repo_id!r} ({type(error).__name__}: {error}). "
+            "Check --hub_model_id, the token's write access and the network, or train without --push_to_hub."
+        ) from error
+
+
 def push_to_hub(
     folder: str | Path,
     repo_id: str,
@@ -130,7 +148,7 @@ def push_to_hub(
             commit_message=commit_message,
         )
     except Exception as error:
-        raise RuntimeError(
+        raise TrainingError(
             f"Uploading {folder} to the Hub repo {repo_id!r} failed: {type(error).__name__}: {error}. The model is "
             f"saved and intact in {folder}. To retry: huggingface_hub.upload_folder(repo_id={repo_id!r}, "
             f"folder_path={str(folder)!r}, ignore_patterns={ignore_patterns!r})"

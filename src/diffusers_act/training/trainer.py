@@ -420,17 +420,31 @@ class ACTTrainer:
         (directory / "trainer_state.json").write_text(json.dumps(self.state_dict(), indent=2))
 
     def load_state(self, directory: str | Path) -> None:
-        """Reads what [`save_state`] wrote, on every process; nothing is read in a way that can run code."""
-        directory, unwrap, device = Path(directory), self.accelerator.unwrap_model, self.accelerator.device
-        load_model(unwrap(self.unet), str(directory / "generator.safetensors"), device=str(device))
-        load_model(self.target_unet, str(directory / "target.safetensors"), device=str(device))
+        """
+        Reads what [`save_state`] wrote, on every process. Nothing is read in a way that can run code: a file that
+        cannot be read so (a crafted pickle in `optimizers.pt`, a damaged safetensors file) is an error that names it.
+        """
+        directory, unwrap, device = Path(directory), self.accelerator.unwrap_model, str(self.accelerator.device)
+
+        def read(name: str, load):
+            try:
+                return load(directory / name)
+            except Exception as error:
+                raise ValueError(
+                    f"Cannot read {directory / name}: {type(error).__name__}: {str(error).splitlines()[0][:300]}. "
+                    "Resume from another checkpoint (files of a checkpoint are read as safetensors, JSON or "
+                    "weights-only torch files, never as pickles)."
+                ) from error
+
+        read("generator.safetensors", lambda path: load_model(unwrap(self.unet), str(path), device=device))
+        read("target.safetensors", lambda path: load_model(self.target_unet, str(path), device=device))
         if self.discriminator is not None:
-            load_model(unwrap(self.discriminator), str(directory / "discriminator.safetensors"), device=str(device))
+            read("discriminator.safetensors", lambda p: load_model(unwrap(self.discriminator), str(p), device=device))
         if self.ema is not None:
-            shadow = load_file(directory / "ema.safetensors", device=str(device))
+            shadow = read("ema.safetensors", lambda path: load_file(path, device=device))
             names = [name for name, _ in unwrap(self.unet).named_parameters()]
             self.ema.shadow_params = [shadow[name] for name in names]
-        optimizers = torch.load(directory / "optimizers.pt", map_location="cpu", weights_only=True)
+        optimizers = read("optimizers.pt", lambda path: torch.load(path, map_location="cpu", weights_only=True))
         self.optimizer.load_state_dict(optimizers["generator"])
         if self.discriminator_optimizer is not None:
             self.discriminator_optimizer.load_state_dict(optimizers["discriminator"])
@@ -438,4 +452,4 @@ class ACTTrainer:
             schedule.load_state_dict(state)
         if self.accelerator.scaler is not None and "scaler" in optimizers:
             self.accelerator.scaler.load_state_dict(optimizers["scaler"])
-        self.load_state_dict(json.loads((directory / "trainer_state.json").read_text()))
+        self.load_state_dict(read("trainer_state.json", lambda path: json.loads(path.read_text())))

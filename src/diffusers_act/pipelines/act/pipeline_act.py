@@ -2,6 +2,7 @@
 """ACTPipeline: one-step, multistep, class-conditional and inpainting sampling of ACT consistency models."""
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,16 @@ class ACTPipeline(DiffusionPipeline):
     # ----------------------------------------------------------------------------------------------------------
     # Loading from the Hub
     # ----------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> "ACTPipeline":
+        """
+        Loads a saved `ACTPipeline` from a folder or a Hub repo (see `DiffusionPipeline.from_pretrained`). Weights
+        are read from safetensors files only, which cannot run code; `use_safetensors=False` explicitly allows
+        pickled `.bin` weights from a source you trust.
+        """
+        kwargs.setdefault("use_safetensors", True)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
     @classmethod
     def download(cls, pretrained_model_name: str, **kwargs) -> str:
         """
@@ -116,6 +127,10 @@ class ACTPipeline(DiffusionPipeline):
                 f"`generator` is a list of {len(generator)} generators but `batch_size` is {batch_size}; pass one "
                 "generator per image or a single generator."
             )
+        for name, value in (("image", image), ("mask_image", mask_image)):
+            _check_image_values(name, value)
+        if latents is not None and not torch.isfinite(latents).all():
+            raise ValueError("`latents` holds NaN or infinite values; pass standard Gaussian noise.")
         shape = (batch_size, *self.image_shape)
         if latents is not None and tuple(latents.shape) != shape:
             raise ValueError(
@@ -312,3 +327,19 @@ class ACTPipeline(DiffusionPipeline):
         if not return_dict:
             return (images,)
         return ImagePipelineOutput(images=images)
+
+
+def _check_image_values(name: str, value: "ImageInput | None") -> None:
+    """Arrays and tensors given as images must be finite and in `[0, 1]` (PIL images always are)."""
+    for item in value if isinstance(value, list) else [value]:
+        if item is None or isinstance(item, PIL.Image.Image):
+            continue
+        tensor = torch.as_tensor(np.asarray(item) if isinstance(item, np.ndarray) else item).float()
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"`{name}` holds NaN or infinite values.")
+        low, high = tensor.min().item(), tensor.max().item()
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"`{name}` values must lie in [0, 1], got [{low:g}, {high:g}]. Divide uint8 images by 255, map "
+                "[-1, 1] images with `x / 2 + 0.5`, or pass PIL images."
+            )
