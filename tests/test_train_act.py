@@ -18,6 +18,7 @@ import diffusers_act.training.checkpoints as checkpoints_module
 import diffusers_act.training.hub as hub_module
 from diffusers_act import ACTDiscriminator, ACTPipeline
 from diffusers_act.training import complete_checkpoints
+from diffusers_act.training.config import TrainingError
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "train_act" / "train_act.py"
@@ -176,10 +177,14 @@ def test_push_to_hub_uploads_the_model_without_checkpoints(tmp_path, monkeypatch
         "2",
         "--checkpointing_steps",
         "1",
+        "--report_to",
+        "tensorboard",
         "--push_to_hub",
         "--hub_model_id",
         "someone/act-digits",
         "--hub_private_repo",
+        "--hub_token",
+        "hf_SECRET_token_1234",
     )
     assert calls["create_repo"][0] == "someone/act-digits" and calls["create_repo"][1]["private"] is True
     upload = calls["upload_folder"]
@@ -198,18 +203,41 @@ def test_push_to_hub_uploads_the_model_without_checkpoints(tmp_path, monkeypatch
     assert not any("checkpoint" in f or f.startswith("logs") for f in uploaded)  # ...but not uploaded
     card = ModelCard.load(output / "README.md")
     assert 'ACTPipeline.from_pretrained("someone/act-digits")' in card.text
+    assert calls["create_repo"][1]["token"] == "hf_SECRET_token_1234"  # the token is used...
+    for path in output.rglob("*"):  # ...and written nowhere: config, tracker logs, card, checkpoints
+        assert not path.is_file() or b"hf_SECRET_token_1234" not in path.read_bytes(), path
+
+
+class FakeRepo:
+    repo_id = "a/b"
 
 
 def test_failed_upload_keeps_the_output_and_says_how_to_retry(tmp_path, monkeypatch):
-    def broken(*args, **kwargs):
+    def broken(**kwargs):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(hub_module, "create_repo", broken)
+    monkeypatch.setattr(hub_module, "create_repo", lambda *args, **kwargs: FakeRepo())
+    monkeypatch.setattr(hub_module, "upload_folder", broken)
+    flags = ["--max_train_steps", "1", "--adv_weight", "0", "--push_to_hub", "--hub_model_id", "a/b"]
     with pytest.raises(RuntimeError, match="intact") as error:
-        run(tmp_path, *FAST, "--max_train_steps", "1", "--adv_weight", "0", "--push_to_hub", "--hub_model_id", "a/b")
+        run(tmp_path, *FAST, *flags, "--hub_token", "hf_x")
     assert "upload_folder" in str(error.value)
     assert (tmp_path / "out" / "model_index.json").is_file()
     ACTPipeline.from_pretrained(tmp_path / "out")
+
+
+def test_hub_problems_stop_the_run_before_any_training(tmp_path, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(hub_module, "create_repo", unreachable)
+    flags = ["--max_train_steps", "1", "--adv_weight", "0", "--push_to_hub", "--hub_model_id", "a/b"]
+    with pytest.raises(ValueError, match="cannot create or reach the Hub repo 'a/b'"):
+        run(tmp_path, *FAST, *flags, "--hub_token", "hf_x")
+    monkeypatch.setattr(hub_module, "get_token", lambda: None)
+    with pytest.raises(ValueError, match="needs a Hub token: run `hf auth login`"):
+        run(tmp_path, *FAST, *flags)
+    assert not (tmp_path / "out").exists()  # nothing was trained or written
 
 
 def test_bf16_autocast_on_cpu(tmp_path):
@@ -226,7 +254,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypat
         return {**logs, "loss_ct": float("nan")} if step == 2 else logs
 
     monkeypatch.setattr(train_act.ACTTrainer, "train_step", poisoned)
-    with pytest.raises(train_act.NonFiniteLossError, match="checkpoint-2"):
+    with pytest.raises(TrainingError, match="Non-finite loss at iteration 2.*checkpoint-2"):
         run(tmp_path, *FAST, "--max_train_steps", "5", "--checkpointing_steps", "2", "--adv_weight", "0")
     output = tmp_path / "out"
     assert [c.name for c in complete_checkpoints(output)] == ["checkpoint-2"]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from diffusers import UNet2DModel
@@ -58,7 +58,7 @@ def halves(batch: torch.Tensor | None, size: int) -> tuple:
 def main(argv: list[str] | None = None) -> Path:
     run, config = parse_args(argv, description=__doc__)
     output_dir = Path(run.output_dir)
-    precision, precision_note = resolve_mixed_precision(run, PartialState().device)  # checked before any work
+    precision, precision_note = resolve_mixed_precision(run)  # checked before any work
     accelerator = Accelerator(
         gradient_accumulation_steps=run.gradient_accumulation_steps,
         mixed_precision=precision,

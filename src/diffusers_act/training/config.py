@@ -341,11 +341,24 @@ class TrainingError(RuntimeError):
     """A run that stopped for a reason the user can act on (a non-finite loss, a failed upload)."""
 
 
-def resolve_mixed_precision(run: RunConfig, device: torch.device) -> tuple[str, str]:
+def resolve_mixed_precision(run: RunConfig, device: str | torch.device | None = None) -> tuple[str, str]:
     """
-    The precision to train in on `device`, and a note for the log and the model card. A precision the device cannot
-    run is an error when the user asked for it (`--mixed_precision`), and falls back to fp32 when a preset chose it.
+    The precision to train in on `device` (default: where accelerate will train, a CUDA GPU unless there is none or
+    `ACCELERATE_USE_CPU` is set), and a note for the log and the model card. A precision the device cannot run is an
+    error when the user asked for it (`--mixed_precision`), and falls back to fp32 when a preset chose it.
     """
+    if device is None:
+        use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+        device = (
+            "cpu"
+            if use_cpu
+            else "cuda"
+            if torch.cuda.is_available()
+            else "mps"
+            if torch.backends.mps.is_available()
+            else "cpu"
+        )
+    device = torch.device(device)
     problem = None
     if run.mixed_precision == "fp16" and device.type == "cpu":
         problem = "fp16 needs a GPU (on the CPU it would silently train in fp32); use bf16 or no"
