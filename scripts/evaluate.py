@@ -34,6 +34,7 @@ from diffusers_act.evaluation import (
     load_images,
     train_digits_classifier,
 )
+from diffusers_act.training.config import run_command_line
 
 
 def parse_args(argv=None):
@@ -68,6 +69,8 @@ def load_reference(args, resolution: int) -> torch.Tensor | FeatureStatistics:
     if spec == "digits":
         return digits_tensors(resolution, "train")[0]
     path = Path(spec)
+    if path.suffix == ".npz" and not path.is_file():
+        raise ValueError(f"--reference {spec}: no such file.")
     if path.suffix == ".npz":
         with np.load(path) as data:
             has_stats = "mu" in data.files and "sigma" in data.files
@@ -89,18 +92,45 @@ def load_reference(args, resolution: int) -> torch.Tensor | FeatureStatistics:
     return torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 255
 
 
+def check_inputs(args, shape: tuple[int, int, int], reference: torch.Tensor | FeatureStatistics) -> None:
+    """Everything that would make the numbers wrong, checked before any sampling or classifier training: `shape`
+    is (channels, height, width) of the samples."""
+    channels, height, width = shape
+    if isinstance(reference, FeatureStatistics):
+        if not (np.isfinite(reference.mu).all() and np.isfinite(reference.sigma).all()):
+            raise ValueError(f"--reference {args.reference}: its mu or sigma holds NaN or infinite values.")
+        expected = 64 if args.feature_extractor == "digits" else 2048
+        if reference.mu.shape[-1] != expected:
+            raise ValueError(
+                f"--reference {args.reference} holds statistics of {reference.mu.shape[-1]}-d features, but "
+                f"--feature_extractor {args.feature_extractor} makes {expected}-d ones."
+            )
+    elif tuple(reference.shape[-2:]) != (height, width):
+        raise ValueError(
+            f"The samples are {height}x{width} but --reference {args.reference} holds "
+            f"{reference.shape[-2]}x{reference.shape[-1]} images; FID needs the same size."
+        )
+    if args.feature_extractor == "digits" and channels != 1:
+        raise ValueError(f"--feature_extractor digits takes grey images; the samples have {channels} channels.")
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    labels = None
+    labels = images = None
     if args.pipeline:
         pipe = ACTPipeline.from_pretrained(args.pipeline).to(args.device)
+        shape = pipe.image_shape
+    else:
+        images = load_images(args.samples)
+        shape = tuple(images.shape[1:])
+    reference = load_reference(args, shape[-1])
+    check_inputs(args, shape, reference)
+    if args.pipeline:
         images, labels = generate_samples(
             pipe, args.num_samples, args.batch_size, args.num_inference_steps, args.class_labels, args.seed
         )
         if args.save_samples:
             np.savez(args.save_samples, arr_0=(images * 255).round().byte().permute(0, 2, 3, 1).numpy())
-    else:
-        images = load_images(args.samples)
 
     if args.feature_extractor == "digits":
         extractor, accuracy = train_digits_classifier(images.shape[-1], seed=0)
@@ -109,7 +139,6 @@ def main(argv=None) -> dict:
         extractor = InceptionV3Features(args.inception_weights)
     extractor.to(args.device)
 
-    reference = load_reference(args, images.shape[-1])
     if args.save_reference_stats:
         stats = reference if isinstance(reference, FeatureStatistics) else None
         stats = stats or FeatureStatistics.from_features(extract_features(extractor, reference, args.batch_size))
@@ -131,4 +160,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_command_line(main)

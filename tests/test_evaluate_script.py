@@ -153,3 +153,78 @@ def test_discriminator_capacity_learns_an_easy_case(tmp_path, capsys):
     with pytest.raises(SystemExit):
         capacity.main(["--run", str(tmp_path / "run"), "--setting", "often,5"])
     assert "times must be lognormal, uniform or a number" in capsys.readouterr().err
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fails the test if sampling or the digits classifier's training starts."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before the inputs were checked")
+
+    monkeypatch.setattr(evaluate, "generate_samples", forbidden)
+    monkeypatch.setattr(evaluate, "train_digits_classifier", forbidden)
+
+
+def write_npz(path, **arrays):
+    import numpy as np
+
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def test_wrong_inputs_are_errors_before_any_work(tmp_path, no_work):
+    import numpy as np
+
+    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)
+    ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path / "pipe")
+    rgb = ACTPipeline(unet=tiny_unet(sample_size=16), scheduler=ConsistencyACTScheduler())
+    rgb.save_pretrained(tmp_path / "rgb")
+    grey16 = np.zeros((4, 16, 16, 1), np.uint8)
+    cases = [
+        (["--pipeline", str(tmp_path / "pipe"), "--reference", str(tmp_path / "missing.npz")], "no such file"),
+        (
+            ["--pipeline", str(tmp_path / "pipe"), "--feature_extractor", "digits",
+             "--reference", write_npz(tmp_path / "nan.npz", mu=np.full(64, np.nan), sigma=np.eye(64))],
+            "NaN or infinite",
+        ),
+        (
+            ["--pipeline", str(tmp_path / "pipe"), "--feature_extractor", "digits",
+             "--reference", write_npz(tmp_path / "inception.npz", mu=np.zeros(2048), sigma=np.eye(2048))],
+            "2048-d features, but --feature_extractor digits makes 64-d",
+        ),
+        (
+            ["--pipeline", str(tmp_path / "pipe"), "--feature_extractor", "digits",
+             "--reference", write_npz(tmp_path / "r32.npz", arr_0=np.zeros((4, 32, 32, 1), np.uint8))],
+            "samples are 16x16 but --reference .* holds 32x32 images",
+        ),
+        (
+            ["--samples", write_npz(tmp_path / "float.npz", arr_0=np.full((4, 16, 16, 1), 0.5, np.float32)),
+             "--reference", "digits", "--feature_extractor", "digits"],
+            "float32 images; save them as uint8",
+        ),
+        (
+            ["--pipeline", str(tmp_path / "rgb"), "--reference", write_npz(tmp_path / "g.npz", arr_0=grey16),
+             "--feature_extractor", "digits"],
+            "takes grey images; the samples have 3 channels",
+        ),
+    ]  # fmt: skip
+    for argv, message in cases:
+        with pytest.raises(ValueError, match=message):
+            evaluate.main([*argv, "--output", str(tmp_path / "m.json")])
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_evaluate_takes_a_training_checkpoint(tmp_path):
+    from conftest import reset_accelerator_state
+
+    train_act = load(ROOT / "examples" / "train_act" / "train_act.py", "train_act_for_evaluate")
+    reset_accelerator_state()
+    train_act.main(["--output_dir", str(tmp_path / "run"), "--max_train_steps", "1", "--checkpointing_steps", "1",
+                    "--report_to", "none", "--max_train_samples", "32", "--train_batch_size", "8"])  # fmt: skip
+    reset_accelerator_state()
+    result = evaluate.main([
+        "--pipeline", str(tmp_path / "run" / "checkpoint-1"), "--num_samples", "32", "--reference", "digits",
+        "--feature_extractor", "digits", "--output", str(tmp_path / "m.json"),
+    ])  # fmt: skip
+    assert result["num_samples"] == 32 and math.isfinite(result["fid"])

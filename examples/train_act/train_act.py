@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> Path:
         project_config=ProjectConfiguration(
             project_dir=str(output_dir), logging_dir=str(output_dir / run.logging_dir)
         ),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=run.seed),
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if run.allow_tf32 and torch.cuda.is_available():
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> Path:
     # checks before any work: the output folder, the Hub
     if precision_note:
         logger.warning(precision_note)
-    earlier_run = check_output_dir(output_dir, bool(run.resume_from_checkpoint), run.overwrite_output_dir)
+    earlier_run = check_output_dir(output_dir, run.resume_from_checkpoint, run.overwrite_output_dir)
     repo_id = None
     if run.push_to_hub and accelerator.is_main_process:
         repo_id = prepare_hub_repo(run.hub_model_id or output_dir.name, run.hub_token, run.hub_private_repo)

@@ -76,6 +76,11 @@ def load_images(path: str | Path) -> torch.Tensor:
         arrays = np.stack([np.asarray(PIL.Image.open(f)) for f in files])
     else:
         raise ValueError(f"{path} is neither a folder of images nor an .npz file.")
+    if arrays.dtype != np.uint8:
+        raise ValueError(
+            f"{path} holds {arrays.dtype} images; save them as uint8 in 0-255 (float images in [0, 1] would be read "
+            "as nearly black): e.g. `(images * 255).round().astype(np.uint8)`."
+        )
     arrays = arrays[..., None] if arrays.ndim == 3 else arrays
     return torch.from_numpy(np.ascontiguousarray(arrays)).permute(0, 3, 1, 2).float() / 255
 

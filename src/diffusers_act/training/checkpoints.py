@@ -95,11 +95,12 @@ RUN_OUTPUTS = (
 )  # fmt: skip
 
 
-def check_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> list[Path]:
+def check_output_dir(output_dir: str | Path, resume_from_checkpoint: str | None, overwrite: bool) -> list[Path]:
     """
     Checks, before any work, that a run may write `output_dir`: it can be created and written, and it holds no
-    earlier run unless this one resumes it (`resume`) or replaces it (`overwrite`). Returns what `overwrite` is to
-    remove (the earlier run's checkpoints, model and logs); the caller removes it on the main process.
+    earlier run unless this one resumes it (a checkpoint path, or `latest` when a complete checkpoint exists) or
+    replaces it (`overwrite`). Returns what `overwrite` is to remove (the earlier run's checkpoints, model and logs);
+    the caller removes it on the main process.
     """
     output_dir = Path(output_dir)
     existing = output_dir
@@ -111,23 +112,32 @@ def check_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> l
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise ValueError(f"--output_dir {output_dir} cannot be written ({error.strerror} in {existing}).") from None
+        raise ValueError(
+            f"--output_dir {output_dir} cannot be written (a test file in {existing}: {error.strerror})."
+        ) from None
     earlier = [output_dir / name for name in RUN_OUTPUTS if (output_dir / name).exists()]
     earlier += sorted(output_dir.glob("checkpoint-*")) + sorted(output_dir.glob(".checkpoint-*"))
+    resume = resume_from_checkpoint and (resume_from_checkpoint != "latest" or complete_checkpoints(output_dir))
     if not earlier or resume:
         return []
     if not overwrite:
         names = ", ".join(sorted({p.name for p in earlier})[:4])
+        if resume_from_checkpoint:
+            raise ValueError(
+                f"--output_dir {output_dir} holds an earlier run ({names}) but no complete checkpoint to resume: "
+                "pass --overwrite_output_dir to replace it, or another --output_dir."
+            )
         raise ValueError(
-            f"--output_dir {output_dir} holds an earlier run ({names}). Pass --resume_from_checkpoint latest to "
+            f"--output_dir {output_dir} holds an earlier run ({names}): pass --resume_from_checkpoint latest to "
             "continue it, --overwrite_output_dir to replace it, or another --output_dir."
         )
     return earlier
 
 
 def remove_paths(paths: list[Path]) -> None:
+    """Removes files and folders; those that do not exist are skipped."""
     for path in paths:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 class CheckpointManager:

@@ -98,7 +98,7 @@ class ACTConfig:
         if self.gp_interval < 1:
             raise ValueError(f"`gp_interval` must be at least 1, got {self.gp_interval}.")
         if self.total_steps < 1:
-            raise ValueError(f"`total_steps` (--max_train_steps) must be at least 1, got {self.total_steps}.")
+            raise ValueError(f"total_steps (--max_train_steps) must be at least 1, got {self.total_steps}.")
 
     @property
     def adversarial(self) -> bool:

@@ -116,7 +116,7 @@ def prepare_hub_repo(repo_id: str, token: str | None = None, private: bool = Fal
     login` saved) and the repo exists or can be created. Returns the full repo id.
     """
     if (token or get_token()) is None:
-        raise ValueError("--push_to_hub needs a Hub token: run `hf auth login`, or pass --hub_token.")
+        raise ValueError("--push_to_hub needs a Hub token: run 'hf auth login', or pass --hub_token.")
     try:
         return create_repo(repo_id, exist_ok=True, private=private, token=token).repo_id
     except Exception as error:

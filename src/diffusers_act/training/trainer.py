@@ -4,6 +4,7 @@ the one way to build the models and optimizers it needs."""
 
 import copy
 import json
+import pickle
 from pathlib import Path
 
 import torch
@@ -430,10 +431,12 @@ class ACTTrainer:
             try:
                 return load(directory / name)
             except Exception as error:
+                reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                if isinstance(error, pickle.UnpicklingError):  # torch.load(weights_only=True) refused it
+                    reason = "it holds pickled objects that only a code-running pickle load could read"
                 raise ValueError(
-                    f"Cannot read {directory / name}: {type(error).__name__}: {str(error).splitlines()[0][:300]}. "
-                    "Resume from another checkpoint (files of a checkpoint are read as safetensors, JSON or "
-                    "weights-only torch files, never as pickles)."
+                    f"Cannot read {directory / name} ({reason}). Resume from another checkpoint: checkpoint files are "
+                    "read as safetensors, JSON or weights-only torch files, never as pickles."
                 ) from error
 
         read("generator.safetensors", lambda path: load_model(unwrap(self.unet), str(path), device=device))
