@@ -116,8 +116,9 @@ def convert(
     config = {**deepcopy(ORIGINAL_CONFIGS[dataset]), **(unet_overrides or {})}
     channels = OUTPUT_CHANNELS.get(dataset)
     if channels is not None:  # keep the output channels the sampler uses
-        unet_state["conv_out.weight"] = unet_state["conv_out.weight"][channels]
-        unet_state["conv_out.bias"] = unet_state["conv_out.bias"][channels]
+        for key in ("conv_out.weight", "conv_out.bias"):
+            if key in unet_state:  # a missing one is named by the check below
+                unet_state[key] = unet_state[key][channels]
         config["out_channels"] = channels.stop - channels.start
     unet = UNet2DModel(**config)
     mismatch = describe_mismatch(unet, unet_state)

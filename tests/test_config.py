@@ -22,7 +22,7 @@ def other_value(flag, current):
     if f.type in (bool, bool | None):
         return None  # given as --flag / --no-flag
     if f.type in (int, int | None):
-        return str((current or 0) + 3)
+        return str((current or 0) + 4)  # even: ACT needs an even batch
     if f.type in (float, float | None):
         return str((current or 0.0) * 2 + 0.125)
     return {"lr_scheduler": "cosine", "report_to": "none"}.get(flag, f"user-{flag}")

@@ -104,6 +104,16 @@ def test_a_checkpoint_without_the_ema_network_is_explained(tmp_path):
         convert.convert(tmp_path / "other.ckpt", "cifar10", tmp_path / "out")
 
 
+def test_missing_keys_are_named(tmp_path):
+    lightning_checkpoint(tmp_path / "act.ckpt", "cifar10")
+    state = torch.load(tmp_path / "act.ckpt", weights_only=True)
+    online = {k.replace("model_ema.", "model."): v for k, v in state["state_dict"].items() if "conv_out" not in k}
+    torch.save({"state_dict": online}, tmp_path / "online.ckpt")
+    with pytest.raises(ValueError, match=r"2 missing \(e.g. \['conv_out.bias', 'conv_out.weight'\]\)"):
+        convert.convert(tmp_path / "online.ckpt", "cifar10", tmp_path / "out", use_online_weights=True,
+                        unet_overrides=SMALL["cifar10"])  # fmt: skip
+
+
 def test_no_code_is_unpickled(tmp_path):
     torch.save({"state_dict": {}, "callbacks": Opaque()}, tmp_path / "unsafe.ckpt")
     with pytest.raises(ValueError, match="weights_only=True"):
