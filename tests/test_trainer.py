@@ -11,7 +11,14 @@ from conftest import launch_two_cpu_processes, tiny_unet
 from sklearn.datasets import load_digits
 
 from diffusers_act import ConsistencyACTScheduler
-from diffusers_act.training import ACTConfig, ACTTrainer, consistency_function, num_timesteps, target_ema_decay
+from diffusers_act.training import (
+    ACTConfig,
+    ACTTrainer,
+    consistency_function,
+    num_timesteps,
+    sample_timestep_indices,
+    target_ema_decay,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,7 +92,8 @@ def test_discriminator_accuracy_is_logged_exactly():
     generator_state = torch.random.get_rng_state()
     logs = trainer.discriminator_step(batch, None, sigmas, n_steps, step=1)
     torch.random.set_rng_state(generator_state)
-    indices, noise = trainer._draw(sigmas, batch[:4])
+    indices = sample_timestep_indices(sigmas, 4)  # the trainer's draws, in its order: n, then z
+    noise = torch.randn_like(batch[:4])
     t = sigmas[indices + 1]
     with torch.no_grad():
         fakes = consistency_function(trainer.unet, trainer.scheduler, batch[:4] + t.view(-1, 1, 1, 1) * noise, t)

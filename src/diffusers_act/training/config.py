@@ -252,8 +252,9 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def _fields(cls) -> dict[str, dataclasses.Field]:
-    """Flag name -> field, for the fields that are flags."""
+def flag_fields(cls: type) -> dict[str, dataclasses.Field]:
+    """Command-line flag name -> field of a config dataclass ([`ACTConfig`], [`RunConfig`]), for its fields that are
+    flags (`max_train_steps` -> `total_steps`, `use_augment` -> `augment`, the others by their own names)."""
     return {
         (f.metadata.get("flag") or f.name): f for f in dataclasses.fields(cls) if f.metadata.get("flag") is not False
     }
@@ -276,7 +277,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     )
     for title, cls in (("run", RunConfig), ("ACT", ACTConfig)):
         group = parser.add_argument_group(title)
-        for name, f in _fields(cls).items():
+        for name, f in flag_fields(cls).items():
             kind = _flag_type(f)
             presets = ", ".join(f"{p}: {row[name]}" for p, row in PRESETS.items() if name in row)
             help_text = f"{f.metadata['help']} (default: {f.default}" + (f"; {presets})" if presets else ")")
@@ -303,7 +304,7 @@ def resolve_configs(explicit: dict) -> tuple[RunConfig, ACTConfig]:
     values = {**row, **explicit, "preset": preset}
     if values.get("dataset_name") and values.get("train_data_dir"):
         raise ValueError("Pass only one of --dataset_name and --train_data_dir.")
-    run_fields, act_fields = _fields(RunConfig), _fields(ACTConfig)
+    run_fields, act_fields = flag_fields(RunConfig), flag_fields(ACTConfig)
     run = RunConfig(**{f.name: values[k] for k, f in run_fields.items() if k in values})
     run.explicit = {k: v for k, v in explicit.items() if k != "hub_token"}
     config = ACTConfig(**{f.name: values[k] for k, f in act_fields.items() if k in values})
