@@ -46,8 +46,12 @@ ORIGINAL_CONFIGS = {
 OUTPUT_CHANNELS = {"cifar10": slice(3, 6)}
 # the final grid size N(K) of each run (s1 + 1), for the scheduler's num_train_timesteps
 FINAL_NUM_TIMESTEPS = {"cifar10": 151, "imagenet64": 201, "lsun_cat256": 151}
-# the authors' CIFAR-10 discriminator widens the first levels (ACT_SPEC section 7)
-DISCRIMINATOR_OVERRIDES = {"cifar10": {"block_out_channels": (128, 256, 256, 256)}}
+# the authors' discriminators (docs/converter.md): a 2x2-pool head; CIFAR-10's widens the first levels, ImageNet 64's
+# has no GroupNorm before its head
+DISCRIMINATOR_OVERRIDES = {
+    "cifar10": {"block_out_channels": (128, 256, 256, 256), "head_type": "pool2x2"},
+    "imagenet64": {"head_type": "pool2x2", "final_norm": False},
+}
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

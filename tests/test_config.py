@@ -19,6 +19,8 @@ def other_value(flag, current):
     f = ACT_FLAGS.get(flag) or RUN_FLAGS[flag]
     if f.metadata.get("choices"):
         return next(c for c in f.metadata["choices"] if c != current)
+    if f.metadata.get("nargs"):
+        return [str(v + 8) for v in current or (16, 32)]
     if f.type in (bool, bool | None):
         return None  # given as --flag / --no-flag
     if f.type in (int, int | None):
@@ -37,11 +39,15 @@ def test_an_explicit_flag_beats_every_preset_value_for_every_option(preset):
         current = value_of(run, config, flag)
         value = other_value(flag, current)
         argv = [f"--{flag}" if current is not True else f"--no-{flag}"] if value is None else [f"--{flag}", value]
+        argv = [argv[0], *value] if isinstance(value, list) else argv
         run, config = parse_args(["--preset", preset, *argv])
         got = value_of(run, config, flag)
-        expected = (not current) if value is None else type(got)(value) if got is not None else value
+        if isinstance(value, list):
+            expected = tuple(int(v) for v in value)
+        else:
+            expected = (not current) if value is None else type(got)(value) if got is not None else value
         assert got == expected and got != current, (preset, flag, current, got)
-        assert run.explicit[flag] == got
+        assert run.explicit[flag] in (got, list(got) if isinstance(got, tuple) else got)
 
 
 def test_derived_defaults_follow_the_users_value_after_the_preset():
@@ -100,6 +106,8 @@ def test_every_flag_has_help_with_its_default_and_the_token_is_never_kept():
     text = " ".join(build_parser().format_help().split())
     for flag, f in {**RUN_FLAGS, **ACT_FLAGS}.items():
         metavar = "" if f.type in (bool, bool | None) else f" {flag.upper()}"
+        if f.metadata.get("nargs"):
+            metavar = f" {flag.upper()} [{flag.upper()} ...]"
         choices = sorted(PRESETS) if flag == "preset" else f.metadata.get("choices")
         if choices:
             metavar = " {" + ",".join(choices) + "}"

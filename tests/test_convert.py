@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from diffusers import UNet2DModel
+from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block
+from torch import nn
 
 from diffusers_act import ACTDiscriminator, ACTPipeline
 
@@ -24,6 +28,59 @@ SMALL = {
 DISC = {"block_out_channels": (8, 16, 16, 16)}
 
 
+class AuthorsDiscriminator(nn.Module):
+    """
+    The authors' discriminator as their code builds it (kong13661/ACT, models/discriminator_cifar10.py and
+    discriminator_imagenet.py), written here from diffusers' blocks, independently of ACTDiscriminator: their module
+    names, the raw-sigma sinusoidal time embedding, down blocks and mid block, then [GroupNorm] SiLU, 2x2 average
+    pooling, flatten and `to_logit` (an unused `to_logit_fx` beside it); ImageNet 64's has no final GroupNorm.
+    """
+
+    def __init__(self, widths, block_types, layers, heads, groups, num_class_embeds=None, final_norm=True):
+        super().__init__()
+        temb = 4 * widths[0]
+        self.conv_in = nn.Conv2d(3, widths[0], 3, padding=1)
+        self.time_proj = Timesteps(widths[0], flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embedding = TimestepEmbedding(widths[0], temb)
+        self.class_embedding = nn.Embedding(num_class_embeds, temb) if num_class_embeds else None
+        self.down_blocks = nn.ModuleList(
+            get_down_block(
+                kind, num_layers=layers, in_channels=widths[max(i - 1, 0)], out_channels=width, temb_channels=temb,
+                add_downsample=i < len(widths) - 1, resnet_eps=1e-5, resnet_act_fn="silu", resnet_groups=groups,
+                attention_head_dim=heads, downsample_padding=1,
+            )
+            for i, (kind, width) in enumerate(zip(block_types, widths, strict=True))
+        )  # fmt: skip
+        self.mid_block = UNetMidBlock2D(
+            in_channels=widths[-1], temb_channels=temb, resnet_eps=1e-5, resnet_act_fn="silu",
+            output_scale_factor=1, attention_head_dim=heads, resnet_groups=groups,
+        )  # fmt: skip
+        if final_norm:
+            self.conv_norm_out = nn.GroupNorm(groups, widths[-1], eps=1e-5)
+        self.to_logit, self.to_logit_fx = nn.Linear(4 * widths[-1], 1), nn.Linear(4 * widths[-1], 1)
+
+    def forward(self, x, sigma, labels=None):
+        emb = self.time_embedding(self.time_proj(sigma))
+        if self.class_embedding is not None:
+            emb = emb + self.class_embedding(labels)
+        h = self.conv_in(x)
+        for block in self.down_blocks:
+            h, _ = block(hidden_states=h, temb=emb)
+        h = self.mid_block(h, emb)
+        h = self.conv_norm_out(h) if hasattr(self, "conv_norm_out") else h
+        return self.to_logit(F.adaptive_avg_pool2d(F.silu(h), (2, 2)).flatten(1)).squeeze(-1)
+
+
+def authors_discriminator(dataset):
+    config = {**convert.ORIGINAL_CONFIGS[dataset], **SMALL[dataset]}
+    torch.manual_seed(2)
+    return AuthorsDiscriminator(
+        DISC["block_out_channels"] if dataset == "cifar10" else config["block_out_channels"],
+        config["down_block_types"], layers=2, heads=4, groups=4, num_class_embeds=config.get("num_class_embeds"),
+        final_norm=dataset == "cifar10",
+    ).eval()  # fmt: skip
+
+
 class Opaque:
     """A Python object that weights_only loading refuses to unpickle."""
 
@@ -36,9 +93,8 @@ def lightning_checkpoint(path, dataset, compiled=False, discriminator=True, extr
     state = {f"model.unet.{k}": v for k, v in online.state_dict().items()}
     infix = "_orig_mod." if compiled else ""
     state.update({f"model_ema.unet.{infix}{k}": v for k, v in ema.state_dict().items()})
-    if discriminator:
-        d_config = {**config, "out_channels": 3}
-        d = ACTDiscriminator.from_unet_config(d_config, **(DISC if dataset == "cifar10" else {}))
+    if discriminator and dataset in ("cifar10", "imagenet64"):
+        d = authors_discriminator(dataset)
         for prefix in ("model._discriminator.", "model_ema._discriminator."):
             state.update({prefix + k: v for k, v in d.state_dict().items()})
     state.update(extra or {})
@@ -76,7 +132,16 @@ def test_converted_pipeline_matches_the_original_network(tmp_path, dataset, comp
     channels = convert.OUTPUT_CHANNELS.get(dataset, slice(None))
     expected = act_parametrisation(ema, 80.0 * z, 80.0, labels, channels)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
-    assert discriminator is not None and (tmp_path / "out" / "discriminator" / "config.json").is_file()
+    if dataset == "lsun_cat256":  # the authors ship no LSUN discriminator
+        return
+    assert (tmp_path / "out" / "discriminator" / "config.json").is_file()
+    loaded_d = ACTDiscriminator.from_pretrained(tmp_path / "out" / "discriminator").eval()
+    assert loaded_d.config.head_type == "pool2x2" and loaded_d.config.final_norm == (dataset == "cifar10")
+    images, sigma = torch.rand(2, 3, size, size) * 2 - 1, torch.tensor([0.5, 30.0])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded_d(images, sigma, labels), authors_discriminator(dataset)(images, sigma, labels)
+        )
 
 
 def test_the_online_weights_can_be_converted_instead(tmp_path):

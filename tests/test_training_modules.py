@@ -2,6 +2,7 @@
 """The reusable pieces of a run in `diffusers_act.training`: the trainer's builder and state, data, checkpoints and
 monitoring."""
 
+import copy
 import json
 import math
 import shutil
@@ -29,6 +30,7 @@ from diffusers_act.training import (
     make_transform,
     resumable_batches,
     sample_grid,
+    sample_timestep_indices,
 )
 from diffusers_act.training.data import image_channels, load_training_dataset
 
@@ -257,3 +259,62 @@ def test_sample_grid_blocks_per_number_of_steps():
     again = sample_grid(unet, ConsistencyACTScheduler(), num_images=5, seed=0, num_classes=3, steps=(1, 2))
     assert np.array_equal(np.asarray(grid), np.asarray(again))
     assert (np.asarray(grid)[8:16, 16:24] == 255).all()  # the unused 6th cell of the first block is white
+
+
+def test_act_aug_reads_the_penalty_without_lambda():
+    """Paper Algorithm 2 lines 14-16: the controller reads L_gp = w_gp mean ||grad D||^2, not lambda-weighted."""
+    torch.manual_seed(0)
+    config = small_config(adv_weight=0.3, gp_weight=5.0, augment=True, aug_p=0.0, aug_target=100.0)
+    trainer = ACTTrainer.build(tiny_unet(), config)
+    fed = []
+    original = trainer.augment_controller.update
+    trainer.augment_controller.update = lambda value: fed.append(float(value)) or original(value)
+    batch = images(8, seed=3)
+    discriminator = copy.deepcopy(trainer.discriminator)  # as it was before the step updates it
+    state = torch.random.get_rng_state()
+    logs = trainer.discriminator_step(batch, None, trainer.scheduler.karras_sigmas(8), 8, step=0)
+    # the same reals and draws, the penalty written out here (aug_p = 0: A is the identity)
+    torch.random.set_rng_state(state)
+    sigmas = trainer.scheduler.karras_sigmas(8)
+    indices = sample_timestep_indices(sigmas, 4)
+    reals = batch[4:].clone().requires_grad_(True)
+    time_input = trainer.scheduler.precondition_noise(sigmas[indices + 1])
+    grad = torch.autograd.grad(discriminator(reals, time_input).sum(), reals)[0]
+    expected = 5.0 * grad.square().flatten(1).sum(1).mean().item()
+    assert fed == [pytest.approx(expected, rel=1e-4)] and logs["loss_gp"] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("order", ["official", "paper"])
+def test_augmentation_probability_follows_the_controller_rule(order):
+    from diffusers_act.training import AugmentController
+
+    controller = AugmentController(target=0.5, rate=0.1, ema=0.5, p=0.0, r1_ema=0.0, order=order)
+    ps, emas = [], []
+    for value in (2.0, 2.0, 0.0, 0.0, 0.0):
+        ps.append(round(controller.update(value), 6))
+        emas.append(controller.r1_ema)
+    assert emas == [1.0, 1.5, 0.75, 0.375, 0.1875]
+    if order == "official":  # the EMA first, then p from it: up, up, up, down, down
+        assert ps == [0.1, 0.2, 0.3, 0.2, 0.1]
+    else:  # p from the EMA so far (0 < 0.5: down, clipped at 0), then the EMA
+        assert ps == [0.0, 0.1, 0.2, 0.3, 0.2]
+
+
+def test_discriminator_optimizer_betas_widths_head_and_ema_decay_come_from_the_config():
+    torch.manual_seed(0)
+    config = small_config(
+        discr_adam_beta2=0.99 * 16 / 17, discriminator_block_out_channels=(16, 16), discriminator_head="authors",
+        use_ema=True, ema_decay=0.9, ema_warmup="constant",
+    )  # fmt: skip
+    trainer = ACTTrainer.build(tiny_unet(), config)
+    assert trainer.discriminator_optimizer.param_groups[0]["betas"] == (0.0, 0.99 * 16 / 17)
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.0, 0.99)
+    d = trainer.accelerator.unwrap_model(trainer.discriminator)
+    assert tuple(d.config.block_out_channels) == (16, 16) and d.config.head_type == "pool2x2"
+    assert d.to_logit.in_features == 4 * 16
+    ramp = ACTTrainer.build(tiny_unet(), small_config(use_ema=True, ema_decay=0.9))
+    for step in range(2):  # the first EMA update copies the weights; the second averages
+        for t in (trainer, ramp):
+            t.train_step(images(), step, discriminator_images=images(8, 1))
+    assert trainer.ema.cur_decay_value == 0.9  # constant: no ramp
+    assert ramp.ema.cur_decay_value == pytest.approx(2 / 11)  # diffusers' ramp (1 + k) / (10 + k) at k = 1

@@ -246,7 +246,12 @@ def main(argv: list[str] | None = None) -> Path:
             dataset_id=run.dataset_name,
             recipe=recipe,
             model=f"Model: {model}",
-            shipped=f"the evaluation EMA (decay {config.ema_decay})" if config.use_ema else "the target network",
+            shipped=(
+                f"the evaluation EMA (decay {config.ema_decay}, {config.ema_warmup}; "
+                f"{trainer.ema.cur_decay_value:.5g} at its last update)"
+                if config.use_ema
+                else "the target network"
+            ),
             class_conditional=conditional,
             resolution=run.resolution,
             num_params=sum(p.numel() for p in final_unet.parameters()),

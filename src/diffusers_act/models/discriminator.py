@@ -33,9 +33,11 @@ _SHARED_KEYS = (
 class ACTDiscriminator(ModelMixin, ConfigMixin):
     r"""
     The down-sampling half of a DDPM UNet (conv_in, down blocks, mid block), conditioned on the noise level with
-    the same sinusoidal embedding as the generator, and a head (GroupNorm, SiLU, global average pooling, linear) that
-    gives one logit per image. It sees clean images (real ones or the generator's `f_theta`), never noisy ones, and
-    has no skip connections between blocks.
+    the same sinusoidal embedding as the generator, and a head that gives one logit per image: GroupNorm, SiLU, global
+    average pooling, linear (`head_type="mean"`), or the authors' head (`"pool2x2"`: GroupNorm, SiLU, 2x2 average
+    pooling, flatten, linear `to_logit`; their ImageNet 64 discriminator has no GroupNorm, `final_norm=False`).
+    It sees clean images (real ones or the generator's `f_theta`), never noisy ones, and has no skip connections
+    between blocks.
 
     Build it to match a generator with [`ACTDiscriminator.from_unet_config`].
 
@@ -64,6 +66,10 @@ class ACTDiscriminator(ModelMixin, ConfigMixin):
             Activation.
         downsample_padding (`int`, defaults to 1), resnet_time_scale_shift (`str`, defaults to `"default"`):
             As in `UNet2DModel`.
+        head_type (`str`, defaults to `"mean"`):
+            `"mean"` or `"pool2x2"` (the authors' structure, which loads their weights; see the converter).
+        final_norm (`bool`, defaults to `True`):
+            GroupNorm before the head's activation (the authors' ImageNet 64 discriminator has none).
     """
 
     @register_to_config
@@ -83,8 +89,12 @@ class ACTDiscriminator(ModelMixin, ConfigMixin):
         act_fn: str = "silu",
         downsample_padding: int = 1,
         resnet_time_scale_shift: str = "default",
+        head_type: str = "mean",
+        final_norm: bool = True,
     ):
         super().__init__()
+        if head_type not in ("mean", "pool2x2"):
+            raise ValueError(f"`head_type` must be 'mean' or 'pool2x2', got {head_type!r}.")
         if len(down_block_types) != len(block_out_channels):
             raise ValueError(
                 f"`down_block_types` ({len(down_block_types)}) and `block_out_channels` ({len(block_out_channels)}) "
@@ -125,9 +135,15 @@ class ACTDiscriminator(ModelMixin, ConfigMixin):
             attention_head_dim=attention_head_dim or block_out_channels[-1],
             resnet_groups=norm_num_groups,
         )
-        self.norm_out = nn.GroupNorm(norm_num_groups, block_out_channels[-1], eps=norm_eps)
-        self.act = nn.SiLU()
-        self.head = nn.Linear(block_out_channels[-1], 1)
+        channels = block_out_channels[-1]
+        norm = nn.GroupNorm(norm_num_groups, channels, eps=norm_eps) if final_norm else nn.Identity()
+        if head_type == "mean":
+            self.norm_out, self.act, self.head = norm, nn.SiLU(), nn.Linear(channels, 1)
+        else:  # the authors' head, with their module names so that their weights load
+            self.conv_norm_out, self.conv_act = norm, nn.SiLU()
+            self.adapter_pool2d, self.flatten = nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten()
+            self.to_logit = nn.Linear(4 * channels, 1)
+            self.to_logit_fx = nn.Linear(4 * channels, 1)  # unused, as in their code; kept so their weights load
         # R1 differentiates D's input gradient: plain-matmul attention supports that double backward, the fused
         # scaled_dot_product_attention kernels (flash / memory-efficient) do not.
         for module in self.modules():
@@ -186,5 +202,7 @@ class ACTDiscriminator(ModelMixin, ConfigMixin):
         for block in self.down_blocks:
             hidden, _ = block(hidden_states=hidden, temb=emb)
         hidden = self.mid_block(hidden, emb)
-        hidden = self.act(self.norm_out(hidden)).mean(dim=(2, 3))
-        return self.head(hidden).squeeze(-1)
+        if self.config.head_type == "mean":
+            return self.head(self.act(self.norm_out(hidden)).mean(dim=(2, 3))).squeeze(-1)
+        hidden = self.flatten(self.adapter_pool2d(self.conv_act(self.conv_norm_out(hidden))))
+        return self.to_logit(hidden).squeeze(-1)

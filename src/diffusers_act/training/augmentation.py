@@ -58,8 +58,9 @@ class DifferentiableAugment(nn.Module):
 
 class AugmentController:
     """
-    Adapts the augmentation probability from the R1 penalty (ACT-Aug): each time R1 is computed,
-    `r1_ema = ema * r1_ema + (1 - ema) * r1` and `p = clip(p + 2 ([r1_ema >= target] - 0.5) * rate, 0, 1)`.
+    Adapts the augmentation probability from the R1 penalty (ACT-Aug, paper Algorithm 2 lines 14-19): each time R1 is
+    computed, `r1_ema = ema * r1_ema + (1 - ema) * L_gp` and `p = clip(p + 2 ([r1_ema >= target] - 0.5) * rate, 0, 1)`,
+    where `L_gp = w_gp * mean ||grad D||^2` is the penalty without the adversarial weight lambda.
 
     The R1 value is averaged over processes first (when `torch.distributed` is initialised), so every rank keeps the
     same `p` and `r1_ema`. Its state is a `state_dict` for checkpoints.
@@ -70,27 +71,43 @@ class AugmentController:
         ema (`float`, defaults to 0.93): mu_p, the EMA rate of R1.
         p (`float`, defaults to 0): Initial probability.
         r1_ema (`float`, *optional*): Initial R1 EMA; defaults to `target`, as the authors' code.
+        order (`str`, defaults to `"official"`): `"official"` (the authors' code) updates the EMA and then moves p
+            by the new EMA; `"paper"` (Algorithm 2, lines 18-19) moves p by the EMA so far, then updates the EMA.
     """
 
     def __init__(
-        self, target: float = 0.55, rate: float = 0.05, ema: float = 0.93, p: float = 0.0, r1_ema: float | None = None
+        self,
+        target: float = 0.55,
+        rate: float = 0.05,
+        ema: float = 0.93,
+        p: float = 0.0,
+        r1_ema: float | None = None,
+        order: str = "official",
     ):
-        self.target, self.rate, self.ema = target, rate, ema
+        if order not in ("official", "paper"):
+            raise ValueError(f"`order` must be 'official' or 'paper', got {order!r}.")
+        self.target, self.rate, self.ema, self.order = target, rate, ema, order
         self.p = p
         self.r1_ema = target if r1_ema is None else r1_ema
 
     def update(self, r1: torch.Tensor | float) -> float:
-        """Feeds one R1 value (this process's; averaged over processes here) and returns the new `p`."""
+        """Feeds one `L_gp` value (this process's; averaged over processes here) and returns the new `p`."""
         value = torch.as_tensor(r1, dtype=torch.float64).detach().clone()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
             value = value.to(backend_device)
             dist.all_reduce(value)
             value /= dist.get_world_size()
+        if self.order == "paper":
+            self._move_p()
         self.r1_ema = self.ema * self.r1_ema + (1 - self.ema) * value.item()
+        if self.order == "official":
+            self._move_p()
+        return self.p
+
+    def _move_p(self) -> None:
         direction = 1.0 if self.r1_ema >= self.target else -1.0
         self.p = min(max(self.p + direction * self.rate, 0.0), 1.0)
-        return self.p
 
     def state_dict(self) -> dict:
         return {"p": self.p, "r1_ema": self.r1_ema}

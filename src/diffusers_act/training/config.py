@@ -20,9 +20,12 @@ import torch
 from .curricula import num_timesteps
 
 
-def option(default: object, help: str, flag: str | None = None, choices: tuple | None = None) -> dataclasses.Field:
-    """A config field with its help text; `flag` names the command-line flag where it differs from the field."""
-    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
+def option(
+    default: object, help: str, flag: str | None = None, choices: tuple | None = None, nargs: str | None = None
+) -> dataclasses.Field:
+    """A config field with its help text; `flag` names the command-line flag where it differs from the field, `nargs`
+    makes a flag take several values (a tuple of the annotation's element type)."""
+    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices, "nargs": nargs})
 
 
 @dataclass
@@ -79,22 +82,46 @@ class ACTConfig:
     aug_rate: float = option(0.05, "ACT-Aug step p_r of p")
     aug_ema: float = option(0.93, "ACT-Aug EMA mu_p of R1")
     aug_p: float = option(0.0, "initial augmentation probability p")
+    aug_update_order: str = option(
+        "official", "ACT-Aug: update the R1 EMA then p (authors' code), or p then the EMA (paper Algorithm 2)",
+        choices=("official", "paper"),
+    )  # fmt: skip
+    discriminator_head: str = option(
+        "mean", "discriminator head: global mean + linear, or the authors' 2x2 pool + linear (with / without the "
+        "final GroupNorm, their CIFAR-10 / ImageNet 64 discriminator)", choices=("mean", "authors", "authors_no_norm"),
+    )  # fmt: skip
+    discriminator_block_out_channels: tuple[int, ...] | None = option(
+        None, "discriminator widths (None: the generator's; the authors' CIFAR-10 D: 128 256 256 256)", nargs="+"
+    )
     # optimisation (RAdam for both networks) and the evaluation EMA
     learning_rate: float = option(1e-4, "generator learning rate")
     discr_learning_rate: float | None = option(None, "discriminator learning rate (None: --learning_rate)")
     adam_beta1: float = option(0.0, "RAdam beta1 of both optimizers")
     adam_beta2: float = option(0.99, "RAdam beta2 of both optimizers")
+    discr_adam_beta1: float | None = option(None, "discriminator RAdam beta1 (None: --adam_beta1)")
+    discr_adam_beta2: float | None = option(None, "discriminator RAdam beta2 (None: --adam_beta2)")
     adam_weight_decay: float = option(0.0, "weight decay of both optimizers")
     lr_scheduler: str = option("constant", "diffusers learning-rate schedule, e.g. constant, cosine, linear")
     lr_warmup_steps: int = option(0, "learning-rate warm-up iterations")
     use_ema: bool = option(False, "keep an evaluation EMA of the weights and ship it instead of the target network")
     ema_decay: float = option(0.9999, "decay of the evaluation EMA")
+    ema_warmup: str = option(
+        "ramp",
+        "evaluation EMA decay: diffusers' ramp min(decay, (1 + k) / (10 + k)), or constant",
+        choices=("ramp", "constant"),
+    )
 
     def __post_init__(self):
         if self.adv_weight_mid is None:
             self.adv_weight_mid = self.adv_weight
         if self.discr_learning_rate is None:
             self.discr_learning_rate = self.learning_rate
+        if self.discriminator_block_out_channels is not None:
+            self.discriminator_block_out_channels = tuple(self.discriminator_block_out_channels)
+        if self.discr_adam_beta1 is None:
+            self.discr_adam_beta1 = self.adam_beta1
+        if self.discr_adam_beta2 is None:
+            self.discr_adam_beta2 = self.adam_beta2
         if self.gp_interval < 1:
             raise ValueError(f"`gp_interval` must be at least 1, got {self.gp_interval}.")
         if self.total_steps < 1:
@@ -224,6 +251,10 @@ PRESETS: dict[str, dict] = {
         "loss_type": "lpips",
         "use_augment": True,
         "noise_conditioning": "sigma",
+        # the authors' code, where the paper is silent: their discriminator and its betas (0, 0.99 * 16 / 17)
+        "discriminator_head": "authors",
+        "discriminator_block_out_channels": (128, 256, 256, 256),
+        "discr_adam_beta2": 0.99 * 16 / 17,
     },
     # Paper: FID 10.6 after 400k iterations at batch 320 on 4 A100s in fp16; class-conditional, no augmentation.
     # ImageNet is gated on the Hub: pass --dataset_name with a 64x64 copy you can access, or --train_data_dir.
@@ -241,10 +272,15 @@ PRESETS: dict[str, dict] = {
         "adv_weight": 0.6,
         "adv_weight_mid": 0.2,
         "noise_conditioning": "sigma",
+        "discriminator_head": "authors_no_norm",
+        "discr_adam_beta2": 0.99 * 16 / 17,
     },
-    # scikit-learn's 8x8 digits at 16x16 on a laptop CPU (the default with no data given): the improved recipe.
+    # scikit-learn's 8x8 digits at 16x16 on a laptop CPU (the default with no data given): the improved recipe, with
+    # the consistency weight normalised so that lambda keeps the paper's scale (as benchmarks/digits_act_vs_ct.py runs
+    # it: the benchmark runs this preset).
     "digits": {
         **IMPROVED_RECIPE,
+        "normalize_loss_weight": True,
         "resolution": 16,
         "class_conditional": True,
         "fid_feature_extractor": "digits",
@@ -263,7 +299,8 @@ def flag_fields(cls: type) -> dict[str, dataclasses.Field]:
 def _flag_type(f: dataclasses.Field) -> type:
     """`float` for `float | None`, and so on."""
     args = [a for a in typing.get_args(f.type) if a is not type(None)]
-    return args[0] if args else f.type
+    kind = args[0] if args else f.type
+    return typing.get_args(kind)[0] if f.metadata.get("nargs") else kind
 
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -286,7 +323,10 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
             elif kind is bool:
                 group.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, help=help_text)
             else:
-                group.add_argument(f"--{name}", type=kind, choices=f.metadata.get("choices"), help=help_text)
+                nargs = f.metadata.get("nargs")
+                group.add_argument(
+                    f"--{name}", type=kind, choices=f.metadata.get("choices"), nargs=nargs, help=help_text
+                )
     return parser
 
 

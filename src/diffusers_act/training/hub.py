@@ -83,7 +83,8 @@ def write_model_card(
         datasets=[dataset_id] if dataset_id else None,
         pipeline_tag="unconditional-image-generation",
     )
-    listed = "\n".join(f"- `--{k} {v}`" for k, v in sorted(flags.items())) or "- (none)"
+    shown = {k: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in flags.items()}
+    listed = "\n".join(f"- `--{k} {v}`" for k, v in sorted(shown.items())) or "- (none)"
     if metrics:
         evaluation = metrics_note + "\n\n" + "\n".join(f"- {name}: {value:.4g}" for name, value in metrics.items())
     else:

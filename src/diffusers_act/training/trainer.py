@@ -104,7 +104,9 @@ class ACTTrainer:
         channels = self.accelerator.unwrap_model(unet).config.in_channels
         self.augment = DifferentiableAugment(channels, p=config.aug_p) if config.augment else None
         self.augment_controller = (
-            AugmentController(config.aug_target, config.aug_rate, config.aug_ema, p=config.aug_p)
+            AugmentController(
+                config.aug_target, config.aug_rate, config.aug_ema, p=config.aug_p, order=config.aug_update_order
+            )
             if config.augment
             else None
         )
@@ -136,10 +138,20 @@ class ACTTrainer:
         unet = UNet2DModel(**unet) if isinstance(unet, dict) else unet
         target = copy.deepcopy(unet).requires_grad_(False)
         if config.adversarial and discriminator is None:
-            discriminator = ACTDiscriminator.from_unet_config(unet.config)
+            structure = {
+                "head_type": "mean" if config.discriminator_head == "mean" else "pool2x2",
+                "final_norm": config.discriminator_head != "authors_no_norm",
+            }
+            if config.discriminator_block_out_channels:
+                structure["block_out_channels"] = config.discriminator_block_out_channels
+            discriminator = ACTDiscriminator.from_unet_config(unet.config, **structure)
         ema = None
-        if config.use_ema:
-            ema = EMAModel(unet.parameters(), decay=config.ema_decay, model_cls=UNet2DModel, model_config=unet.config)
+        if config.use_ema:  # min_decay = decay turns off diffusers' (1 + k) / (10 + k) ramp
+            min_decay = config.ema_decay if config.ema_warmup == "constant" else 0.0
+            ema = EMAModel(
+                unet.parameters(), decay=config.ema_decay, min_decay=min_decay, model_cls=UNet2DModel,
+                model_config=unet.config,
+            )  # fmt: skip
         betas, decay = (config.adam_beta1, config.adam_beta2), config.adam_weight_decay
         # accelerate steps a prepared schedule once per process, hence the counts times num_processes
         schedule = {
@@ -149,8 +161,9 @@ class ACTTrainer:
         optimizer = torch.optim.RAdam(unet.parameters(), lr=config.learning_rate, betas=betas, weight_decay=decay)
         objects = [unet, optimizer, get_scheduler(config.lr_scheduler, optimizer, **schedule)]
         if config.adversarial:
+            d_betas = (config.discr_adam_beta1, config.discr_adam_beta2)
             d_optimizer = torch.optim.RAdam(
-                discriminator.parameters(), lr=config.discr_learning_rate, betas=betas, weight_decay=decay
+                discriminator.parameters(), lr=config.discr_learning_rate, betas=d_betas, weight_decay=decay
             )
             objects += [discriminator, d_optimizer, get_scheduler(config.lr_scheduler, d_optimizer, **schedule)]
         prepared = accelerator.prepare(*objects)
@@ -312,9 +325,10 @@ class ACTTrainer:
         logs = {"loss_d": loss_d.item(), "d_accuracy": d_accuracy.item()}
         loss = loss_d
         if compute_r1:
+            # Algorithm 2 lines 14-16: L_gp = w_gp ||grad||^2 (what ACT-Aug reads), and D minimises lambda L_gp
             r1 = r1_penalty(logits[half:], augmented_reals)
-            loss_gp = config.gp_weight * (weight * r1).mean()
-            loss = loss + loss_gp * (config.gp_interval if config.gp_lazy else 1)
+            loss_gp = config.gp_weight * r1.mean()
+            loss = loss + config.gp_weight * (weight * r1).mean() * (config.gp_interval if config.gp_lazy else 1)
             logs.update(loss_gp=loss_gp.item(), r1=r1.mean().item())
         acc.backward(loss)
         self.discriminator_optimizer.step()
