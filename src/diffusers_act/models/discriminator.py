@@ -1,5 +1,6 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
-"""ACTDiscriminator: the time-conditioned discriminator D(x, t) of ACT (ACT_SPEC section 7)."""
+"""ACTDiscriminator: the time-conditioned discriminator D(x, t) of ACT (ACT, arXiv 2311.14097, Sec. 3.3;
+docs/algorithm.md)."""
 
 import math
 from collections.abc import Mapping

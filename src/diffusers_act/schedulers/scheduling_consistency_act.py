@@ -2,7 +2,7 @@
 """Consistency-model scheduler for Adversarial Consistency Training (ACT).
 
 It owns the two formulas that training and sampling share: the Karras time grid and the consistency-model
-preconditioning `f(x, t) = c_skip(t) x + c_out(t) F(c_in(t) x, c_noise(t))` (ACT_SPEC sections 1 and 3).
+preconditioning `f(x, t) = c_skip(t) x + c_out(t) F(c_in(t) x, c_noise(t))` (docs/algorithm.md).
 """
 
 from dataclasses import dataclass
@@ -110,7 +110,7 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
         self, num_timesteps: int, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
         """
-        The training grid of ACT_SPEC section 1: `num_timesteps` noise levels in ascending order, `t_0 = sigma_min`
+        The training grid (docs/algorithm.md): `num_timesteps` noise levels in ascending order, `t_0 = sigma_min`
         and `t_{N-1} = sigma_max`.
 
         Args:

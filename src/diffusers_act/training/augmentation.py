@@ -1,5 +1,6 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
-"""Differentiable adaptive augmentation A(x; p) and the R1-driven controller of p (ACT-Aug, ACT_SPEC section 8)."""
+"""Differentiable adaptive augmentation A(x; p) and the R1-driven controller of p (ACT-Aug: ACT, arXiv 2311.14097,
+Algorithm 2; docs/algorithm.md)."""
 
 import kornia.augmentation as K
 import torch

@@ -1,6 +1,7 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Schedules of ACT training: the grid size N(k), the target EMA mu(k), the adversarial weight lambda_N(m), the choice
-of grid index n and the consistency-loss weight (ACT_SPEC sections 2 and 5)."""
+of grid index n and the consistency-loss weight (ACT, arXiv 2311.14097, Algorithm 1 and Eq. 10;
+docs/algorithm.md)."""
 
 import math
 

@@ -1,5 +1,6 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
-"""Losses of ACT: the consistency distance d, the GAN losses and the R1 penalty (ACT_SPEC sections 4 and 6)."""
+"""Losses of ACT: the consistency distance d, the GAN losses and the R1 penalty (ACT, arXiv 2311.14097, Algorithm 1;
+docs/algorithm.md)."""
 
 import math
 
