@@ -15,12 +15,12 @@ recipes:
 
 Both use the preset's pseudo-Huber distance (LPIPS is meaningless on 16x16 grey digits and needs downloaded VGG
 weights) and lr 5e-4 for G and D (RAdam, betas (0, 0.99)). Every `--eval_every` iterations the run's sampled network
-makes `--fid_num_samples` one-step samples, scored in the feature space of a small digits classifier (trained with a fixed
-seed; its held-out accuracy is reported): FID against the 1,347 training digits, improved precision/recall, the
-effective share of the ten digits among the samples (label coverage; 0.1 = one digit only) and the share classified
-as the digit asked for. Two references: the 450 held-out digits against the training digits (what new digits from
-the same source score) and `--fid_num_samples` of the training digits themselves (what reproducing the training set
-scores). The first is not a lower bound: a model that reproduces training digits scores below it.
+makes `--fid_num_samples` one-step samples, scored in the feature space of a small digits classifier (trained with a
+fixed seed; its held-out accuracy is reported): FID against the 1,347 training digits, improved precision/recall,
+the effective share of the ten digits among the samples (label coverage; 0.1 = one digit only) and the share
+classified as the digit asked for. Two references: the 450 held-out digits against the training digits (what new
+digits from the same source score) and `--fid_num_samples` of the training digits themselves (what reproducing the
+training set scores). The first is not a lower bound: a model that reproduces training digits scores below it.
 
     python benchmarks/digits_act_vs_ct.py            # full: 2,000 iterations x 6 runs, about an hour on 2 cores
     python benchmarks/digits_act_vs_ct.py --quick    # 300 iterations, under 10 minutes
