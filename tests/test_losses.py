@@ -85,3 +85,26 @@ def test_r1_equals_the_analytic_gradient_norm():
     # quadratic D(x) = sum x^2: grad = 2x, R1 = 4 ||x||^2
     y = torch.randn(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
     torch.testing.assert_close(r1_penalty(y.square().flatten(1).sum(1), y), 4 * y.detach().square().flatten(1).sum(1))
+
+
+def test_lpips_preprocessing_with_a_stand_in_network():
+    from diffusers_act.training import LPIPSDistance
+
+    seen = []
+
+    class StandIn(torch.nn.Module):
+        def forward(self, a, b):
+            seen.append((a, b))
+            return (a - b).square().mean(dim=(1, 2, 3), keepdim=True)
+
+    distance = LPIPSDistance(network=StandIn())
+    a = torch.rand(2, 1, 16, 16) * 2 - 1
+    b = torch.rand(2, 1, 16, 16) * 4 - 2  # a target outside [-1, 1]
+    out = distance(a, b)
+    x, y = seen[0]
+    assert x.shape == y.shape == (2, 3, 224, 224)  # grey to 3 channels, resized to 224
+    assert torch.equal(x[:, 0], x[:, 2]) and y.min() >= -1 and y.max() <= 1  # the target is clipped first
+    resize = lambda t: torch.nn.functional.interpolate(t, size=(224, 224), mode="bilinear", align_corners=False)  # noqa: E731
+    torch.testing.assert_close(y[:, :1], resize(b.clamp(-1, 1)))
+    torch.testing.assert_close(x[:, :1], resize(a))
+    assert out.shape == (2,) and torch.equal(out, (x - y).square().mean(dim=(1, 2, 3)))

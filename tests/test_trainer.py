@@ -59,7 +59,7 @@ def test_generator_step_touches_only_the_generator_and_discriminator_step_only_d
     assert changed(g0, unet) and not changed(d0, disc) and not changed(t0, trainer.target_unet)
     assert all(p.grad is None for p in disc.parameters())
     assert all(p.requires_grad for p in disc.parameters())  # frozen only during the generator step
-    assert logs["loss_g"] > 0 and logs["adv_weight_mean"] == pytest.approx(0.3)
+    assert logs["adv_weight_mean"] == pytest.approx(0.3)
 
     g1, d1 = snapshot(unet), snapshot(disc)
     logs = trainer.discriminator_step(images(8, seed=1), None, sigmas, n_steps, step=0)

@@ -318,3 +318,56 @@ def test_discriminator_optimizer_betas_widths_head_and_ema_decay_come_from_the_c
             t.train_step(images(), step, discriminator_images=images(8, 1))
     assert trainer.ema.cur_decay_value == 0.9  # constant: no ramp
     assert ramp.ema.cur_decay_value == pytest.approx(2 / 11)  # diffusers' ramp (1 + k) / (10 + k) at k = 1
+
+
+class LinearMeanDiscriminator(torch.nn.Module):
+    """logit = a * mean(x) + offset: ||dlogit/dx||^2 = a^2 / (C H W) for every image, so R1's share is exact."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.offset = torch.nn.Parameter(torch.tensor(2.0)), torch.nn.Parameter(torch.tensor(0.1))
+
+    def forward(self, sample, timestep, class_labels=None):
+        return self.a * sample.mean(dim=(1, 2, 3)) + self.offset
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_discriminator_loss_weights_l_d_and_r1_by_lambda_and_r1_runs_every_interval(lazy):
+    """Algorithm 1 lines 13-15: L_d = lambda L_D + lambda w_gp ||grad||^2 every I_gp iterations (times I_gp when lazy),
+    read off the discriminator's gradient with a discriminator whose R1 is known exactly."""
+    config = small_config(adv_weight=0.6, adv_weight_mid=0.2, gp_weight=5.0, gp_interval=3, gp_lazy=lazy)
+    torch.manual_seed(0)
+    trainer = ACTTrainer.build(tiny_unet(), config)
+    trainer.discriminator = LinearMeanDiscriminator()
+    grads = {}
+    for step in (3, 4):  # an R1 iteration and an ordinary one
+        trainer.discriminator_optimizer = torch.optim.SGD(trainer.discriminator.parameters(), lr=0.0)
+        trainer.discriminator.a.grad = None
+        original = trainer.discriminator_optimizer.zero_grad
+        trainer.discriminator_optimizer.zero_grad = lambda set_to_none=True: None  # keep the gradient to read it
+        torch.manual_seed(1)
+        sigmas = trainer.scheduler.karras_sigmas(8)
+        logs = trainer.discriminator_step(images(8, seed=5), None, sigmas, 8, step=step)
+        grads[step] = trainer.discriminator.a.grad.clone()
+        trainer.discriminator_optimizer.zero_grad = original
+        # the draws the step made, redone: n for lambda at n + 1
+        torch.manual_seed(1)
+        indices = sample_timestep_indices(sigmas, 4)
+        lam = 0.6 * ((indices + 1) / 7.0) ** (math.log(0.2 / 0.6) / math.log(0.5))
+        if step == 3:
+            r1 = 2.0**2 / (3 * 8 * 8)
+            assert logs["r1"] == pytest.approx(r1) and logs["loss_gp"] == pytest.approx(5.0 * r1)  # no lambda
+            expected_extra = 5.0 * lam.mean().item() * 2 * 2.0 / (3 * 8 * 8) * (3 if lazy else 1)  # d/da
+        else:
+            assert "r1" not in logs
+    assert (grads[3] - grads[4]).item() == pytest.approx(expected_extra, rel=1e-4)
+    # L_D = mean(lambda [softplus(l_fake) + softplus(-l_real)]), the fakes made from the first half (step 4's draws)
+    torch.manual_seed(1)
+    indices, batch = sample_timestep_indices(sigmas, 4), images(8, seed=5)
+    noise, sigma_next = torch.randn(4, 3, 8, 8), sigmas[indices + 1]
+    with torch.no_grad():
+        fakes = consistency_function(trainer.unet, trainer.scheduler, batch[:4] + sigma_next.view(-1, 1, 1, 1) * noise,
+                                     sigma_next)  # fmt: skip
+        d = trainer.discriminator
+        expected = (lam * (F.softplus(d(fakes, None)) + F.softplus(-d(batch[4:], None)))).mean().item()
+    assert logs["loss_d"] == pytest.approx(expected, rel=1e-5)

@@ -39,11 +39,15 @@ class PseudoHuberDistance(nn.Module):
 class LPIPSDistance(nn.Module):
     """
     LPIPS (VGG16) as in the authors' code: both images resized to 224x224 (bilinear), the target clipped to
-    `[-1, 1]`, grey images repeated to 3 channels. Needs the `lpips` extra and its pretrained weights.
+    `[-1, 1]`, grey images repeated to 3 channels. Needs the `lpips` extra and its pretrained weights, unless
+    `network` (any module taking two image batches in `[-1, 1]` and returning one distance per pair) replaces it.
     """
 
-    def __init__(self, net: str = "vgg"):
+    def __init__(self, net: str = "vgg", network: nn.Module | None = None):
         super().__init__()
+        if network is not None:
+            self.lpips = network
+            return
         try:
             import lpips
         except ImportError as error:
