@@ -136,3 +136,16 @@ def test_bad_config_values_are_explained():
         parse_args(["--max_train_steps", "0"])
     with pytest.raises(SystemExit):
         parse_args(["--loss_type", "l1"])  # not a choice
+
+
+def test_a_precision_the_device_cannot_run_is_an_error_if_asked_for_and_a_fallback_if_preset():
+    from diffusers_act.training.config import resolve_mixed_precision
+
+    run, _ = parse_args(["--preset", "imagenet64", "--train_data_dir", "images"])  # the preset chose fp16
+    precision, note = resolve_mixed_precision(run, "cpu")
+    assert precision == "no" and note == "the imagenet64 preset's fp16 cannot run on cpu, so this run used fp32"
+    run, _ = parse_args(["--mixed_precision", "fp16"])
+    with pytest.raises(ValueError, match="fp16 needs a GPU"):
+        resolve_mixed_precision(run, "cpu")
+    run, _ = parse_args(["--mixed_precision", "bf16"])
+    assert resolve_mixed_precision(run, "cpu") == ("bf16", "")  # CPU autocast runs bf16
