@@ -118,9 +118,8 @@ def main(argv: list[str] | None = None) -> Path:
             reference, run.fid_feature_extractor, run.fid_num_samples, run.resolution, run.seed, accelerator.device,
             run.inception_weights, run.fid_reference_stats,
         )  # fmt: skip
-    loader_batch = run.train_batch_size * (
-        2 if config.adversarial else 1
-    )  # ACT: B for G, B for D (B/2 fake, B/2 real)
+    # ACT loads B images for the generator step and B for the discriminator's (B/2 generated, B/2 real)
+    loader_batch = run.train_batch_size * (2 if config.adversarial else 1)
     dataloader = accelerator.prepare(make_dataloader(dataset, loader_batch, run.seed, run.dataloader_num_workers))
     config = total_steps_for(run, config, len(dataloader))
 
