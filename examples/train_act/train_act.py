@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> Path:
                 log.write(step, metrics)
             accelerator.wait_for_everyone()
     progress.close()
+    batches.close()  # end the data iterator now, on every process alike, not at teardown after the process group
 
     # save: the pipeline (the network to ship and the scheduler), the discriminator, samples and the model card
     accelerator.wait_for_everyone()
