@@ -41,6 +41,8 @@ def main(output_dir: str, steps: int = 3) -> None:
     }
     torch.save(state, Path(output_dir) / f"rank{accelerator.process_index}.pt")
     accelerator.wait_for_everyone()  # tear the process group down together (an early exit can abort in gloo)
+    del trainer, unet, discriminator  # DDP reducers freed after their gloo group can deadlock in its destructor
+    accelerator.free_memory()
     accelerator.end_training()
 
 

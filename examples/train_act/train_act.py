@@ -269,9 +269,11 @@ def main(argv: list[str] | None = None) -> Path:
             ignore = ["checkpoint-*/**", ".checkpoint-*/**", f"{run.logging_dir}/**", "logs.jsonl"]
             push_to_hub(output_dir, repo_id, run.hub_token, run.hub_private_repo, ignore)
             logger.info(f"Pushed to https://huggingface.co/{repo_id}")
-    # every process waits for the main one to finish saving before the process group is torn down (a rank that
-    # exits early can abort in gloo's teardown)
+    # every process waits for the main one to finish saving, then drops the DDP-wrapped models before the process
+    # group is destroyed: a DDP reducer freed after its gloo group can deadlock in the group's destructor
     accelerator.wait_for_everyone()
+    del trainer
+    accelerator.free_memory()
     accelerator.end_training()
     return output_dir
 
