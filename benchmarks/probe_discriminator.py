@@ -63,7 +63,7 @@ def adversarial_gradient_share(unet, discriminator, scheduler, sigmas, adv_weigh
     indices = sample_timestep_indices(sigmas, batch_size, "lognormal", generator=generator)
     noise = torch.randn(images.shape, generator=generator)
     recipe = {k: v for k, v in PRESETS["digits"].items() if k in ACTConfig.__dataclass_fields__}
-    config = ACTConfig(**recipe, adv_weight=adv_weight, normalize_loss_weight=True)
+    config = ACTConfig(**{**recipe, "adv_weight": adv_weight})  # the digits preset normalises the weight
     teacher = copy.deepcopy(unet)  # mu0 = 0: the teacher is the current weights
     trainer = ACTTrainer(unet, teacher, scheduler, None, config, Accelerator(cpu=True), discriminator)
     params = list(unet.parameters())

@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> Path:
             model=f"Model: {model}",
             shipped=(
                 f"the evaluation EMA (decay {config.ema_decay}, {config.ema_warmup}; "
-                f"{trainer.ema.cur_decay_value:.5g} at its last update)"
+                f"{trainer.ema.get_decay(trainer.ema.optimization_step):.5g} at its last update)"
                 if config.use_ema
                 else "the target network"
             ),
