@@ -69,9 +69,9 @@ def complete_checkpoints(output_dir: str | Path) -> list[Path]:
 
 def random_state() -> dict:
     """This process's Python, NumPy, torch and CUDA random states as JSON values."""
-    numpy_state = np.random.get_state()
+    numpy_state, (version, internal, gauss) = np.random.get_state(), random.getstate()
     return {
-        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+        "python": [version, list(internal), gauss],
         "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
         "torch": torch.get_rng_state().tolist(),
         "cuda": [state.tolist() for state in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
