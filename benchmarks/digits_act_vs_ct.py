@@ -22,13 +22,23 @@ classified as the digit asked for. Two references: the 450 held-out digits again
 digits from the same source score) and `--fid_num_samples` of the training digits themselves (what reproducing the
 training set scores). The first is not a lower bound: a model that reproduces training digits scores below it.
 
-    python benchmarks/digits_act_vs_ct.py            # full: 2,000 iterations x 6 runs, about an hour on 2 cores
-    python benchmarks/digits_act_vs_ct.py --quick    # 300 iterations, under 10 minutes
+Every run is repeated over `--seeds` (0, 1, 2 by default); the report gives, per run, the mean, standard deviation
+and per-seed values of the final and best FID, precision, recall and class accuracy; a paired comparison of ACT and
+CT at the same batch and seed (mean difference and its t statistic), and whether the targets hold: ACT below CT at
+batch B in every seed and on the mean by more than two standard errors of the paired difference (t < -2), and ACT
+at batch B within one standard deviation of CT at batch 6B, or better. Each finished run is kept as JSON in
+`--results_dir`, keyed by its flags, so an interrupted benchmark resumes and more seeds can be added.
+
+    python benchmarks/digits_act_vs_ct.py                    # improved recipe, 3 seeds x 3 runs of 2,000 iterations
+    python benchmarks/digits_act_vs_ct.py --quick            # 300 iterations (a screen of settings)
+    python benchmarks/digits_act_vs_ct.py --quick --runs act --act_flags "--gp_weight 0.05"   # one setting
 """
 
 import argparse
 import json
+import math
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,8 +86,13 @@ def plot(results: dict, floor: float, path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
     for ax, (recipe, runs) in zip(axes[0], results.items(), strict=True):
-        for name, run in runs.items():
-            ax.plot([e["step"] for e in run["evals"]], [e["fid"] for e in run["evals"]], marker="o", label=name)
+        for name, run in runs.items():  # the mean over seeds, and the range between the lowest and highest seed
+            curves = [[e["fid"] for e in seed_run["evals"]] for seed_run in run["seeds"].values()]
+            steps = [e["step"] for e in next(iter(run["seeds"].values()))["evals"]]
+            per_step = list(zip(*curves, strict=True))
+            line = ax.plot(steps, [statistics.fmean(v) for v in per_step], marker="o", label=name)[0]
+            lows, highs = [min(v) for v in per_step], [max(v) for v in per_step]
+            ax.fill_between(steps, lows, highs, color=line.get_color(), alpha=0.2)
         ax.axhline(floor, color="grey", linestyle="--", label="held-out real digits")
         ax.set_title(f"{recipe} recipe")
         ax.set_xlabel("iteration")
@@ -89,6 +104,40 @@ def plot(results: dict, floor: float, path: Path) -> None:
     plt.close(fig)
 
 
+def summarise(values: list[float]) -> dict:
+    """Mean, sample standard deviation (0 for one value) and the values themselves."""
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": list(values)}  # fmt: skip
+
+
+def paired_t(first: list[float], second: list[float]) -> dict:
+    """Paired comparison of `first - second` over seeds: mean difference, its standard error and t = mean / se
+    (`nan` with fewer than two pairs or no spread)."""
+    differences = [a - b for a, b in zip(first, second, strict=True)]
+    mean = statistics.fmean(differences)
+    se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else float("nan")
+    t = mean / se if se and math.isfinite(se) else float("nan")
+    return {"mean": mean, "se": se, "t": t, "n": len(differences)}
+
+
+def targets(act: list[float], ct_small: list[float], ct_large: list[float] | None) -> dict:
+    """The benchmark's targets on final FIDs per seed (lower is better)."""
+    comparison = paired_t(act, ct_small)
+    result = {
+        "every_seed": all(a < c for a, c in zip(act, ct_small, strict=True)),
+        "two_standard_errors": comparison["t"] < -2,
+        "paired": comparison,
+    }
+    if ct_large:
+        large = summarise(ct_large)
+        result["within_one_sd_of_large"] = statistics.fmean(act) <= large["mean"] + large["sd"]
+    return result
+
+
+def run_key(flags: list[str]) -> str:
+    return " ".join(flags)
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="300 iterations, fewer samples")
@@ -96,39 +145,43 @@ def main(argv=None) -> str:
     parser.add_argument("--batch_size", type=int, default=32, help="B; the large-batch CT run uses 6B")
     parser.add_argument("--eval_every", type=int, default=None)
     parser.add_argument("--fid_num_samples", type=int, default=None)
-    parser.add_argument("--adv_weight", type=float, default=0.3)
-    parser.add_argument("--recipes", default="paper,improved")
+    parser.add_argument("--recipes", default="improved", help="comma-separated: improved (the preset), paper")
+    parser.add_argument("--seeds", default="0,1,2", help="training seeds (the classifier keeps seed 0)")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--images_dir", default=str(ROOT / "docs" / "images"))
     parser.add_argument("--workdir", default=None, help="where the runs are written (a temporary folder by default)")
+    parser.add_argument("--results_dir", default=None, help="finished runs as JSON, reused when the flags match")
     parser.add_argument(
         "--runs",
         default="ct_small,act,ct_large",
-        help="which runs (ct_small, act, ct_large); a subset prints and writes no report (ablations, seeds)",
+        help="which runs (ct_small, act, ct_large); without ct_small and act, no comparison is reported",
     )
-    parser.add_argument("--only_act", action="store_true", help="the same as --runs act")
-    parser.add_argument("--seed", type=int, default=0, help="training seed of every run (the classifier keeps seed 0)")
     parser.add_argument("--summary_json", default=None, help="also write every run's evaluations here as JSON")
-    parser.add_argument("--act_flags", default="", help="extra train_act.py flags for the ACT run, e.g. for ablations")
+    parser.add_argument("--act_flags", default="", help="extra train_act.py flags for the ACT run (a setting to try)")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     iterations = args.iterations or (300 if args.quick else 2000)
     eval_every = args.eval_every or (100 if args.quick else 250)
     num_samples = args.fid_num_samples or (300 if args.quick else 1000)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="digits_act_vs_ct_"))
+    results_dir = Path(args.results_dir) if args.results_dir else workdir / "runs"
+    results_dir.mkdir(parents=True, exist_ok=True)
     images_dir = Path(args.images_dir)
     images_dir.mkdir(parents=True, exist_ok=True)
     b = args.batch_size
     all_runs = {
         "ct_small": (f"CT, batch {b}", b, 0.0),
-        "act": (f"ACT, batch {b}", b, args.adv_weight),
+        "act": (f"ACT, batch {b}", b, None),  # None: the preset's adv_weight
         "ct_large": (f"CT, batch {6 * b}", 6 * b, 0.0),
     }
-    selected = ["act"] if args.only_act else args.runs.split(",")
+    selected = args.runs.split(",")
     unknown = sorted(set(selected) - set(all_runs))
     if unknown:
         parser.error(f"--runs: unknown run(s) {unknown}; choose from {list(all_runs)}")
-    runs = [all_runs[key] for key in all_runs if key in selected]
+    unknown = sorted(set(args.recipes.split(",")) - set(RECIPES))
+    if unknown:
+        parser.error(f"--recipes: unknown recipe(s) {unknown}; choose from {list(RECIPES)}")
 
     classifier, accuracy = train_digits_classifier(16, seed=0)
     train_x, _ = digits_tensors(16, "train")
@@ -142,31 +195,42 @@ def main(argv=None) -> str:
         "--preset", "digits", "--max_train_samples", "1347", "--max_train_steps", str(iterations),
         "--report_to", "none", "--fid_steps", str(eval_every), "--fid_num_samples", str(num_samples),
         "--checkpointing_steps", str(10**9), "--validation_steps", str(10**9), "--logging_steps", "50",
-        "--seed", str(args.seed),
     ]  # fmt: skip
     results = {}
     total_start = time.perf_counter()
     for recipe in args.recipes.split(","):
         results[recipe] = {}
-        for name, batch, adv_weight in runs:
-            slug = f"{recipe}-{name.split(',')[0].lower()}-b{batch}"
-            output = workdir / slug
-            shutil.rmtree(output, ignore_errors=True)
-            flags = [*common, *RECIPES[recipe], "--train_batch_size", str(batch), "--adv_weight", str(adv_weight)]
-            if adv_weight > 0:
-                flags += args.act_flags.split()
-            seconds = run_training(output, flags)
-            shutil.copy(output / "samples.png", images_dir / f"digits_{slug}.png")
-            results[recipe][name] = {"evals": evaluations(output), "seconds": seconds, "slug": slug}
-            print(
-                f"{recipe:9s} {name:16s} final FID {results[recipe][name]['evals'][-1]['fid']:.2f} ({seconds:.0f} s)"
-            )
+        for key in (key for key in all_runs if key in selected):
+            name, batch, adv_weight = all_runs[key]
+            results[recipe][name] = {"seeds": {}, "key": key}
+            for seed in seeds:
+                slug = f"{recipe}-{name.split(',')[0].lower()}-b{batch}"
+                flags = [*common, *RECIPES[recipe], "--train_batch_size", str(batch), "--seed", str(seed)]
+                flags += args.act_flags.split() if adv_weight is None else ["--adv_weight", str(adv_weight)]
+                cached = results_dir / f"{slug}-s{seed}.json"
+                if cached.exists() and json.loads(cached.read_text())["flags"] == run_key(flags):
+                    run = json.loads(cached.read_text())
+                    print(f"{recipe:9s} {name:16s} seed {seed}: reused {cached}")
+                else:
+                    output = workdir / f"{slug}-s{seed}"
+                    shutil.rmtree(output, ignore_errors=True)
+                    seconds = run_training(output, flags)
+                    run = {"flags": run_key(flags), "evals": evaluations(output), "seconds": seconds}
+                    samples = images_dir / f"digits_{slug}-s{seed}.png"
+                    shutil.copy(output / "samples.png", samples)
+                    run["samples"] = samples.name
+                    cached.write_text(json.dumps(run, indent=2))
+                results[recipe][name]["seeds"][seed] = run
+                print(f"{recipe:9s} {name:16s} seed {seed}: final FID {run['evals'][-1]['fid']:.2f}")
     total = time.perf_counter() - total_start
     if args.summary_json:
-        summary = {"argv": args.argv, "seed": args.seed, "floor": floor, "results": results}
+        summary = {"argv": args.argv, "seeds": seeds, "floor": floor, "results": results}
         Path(args.summary_json).write_text(json.dumps(summary, indent=2))
-    if len(runs) < len(all_runs):
-        final = {recipe: {name: run["evals"][-1] for name, run in runs.items()} for recipe, runs in results.items()}
+    if not {"ct_small", "act"} <= set(selected):
+        final = {
+            recipe: {name: summarise(_metric(run, "fid")) for name, run in runs.items()}
+            for recipe, runs in results.items()
+        }
         print(json.dumps(final, indent=2))
         return json.dumps(final)
     plot(results, floor["fid"], images_dir / "digits_act_vs_ct_fid.png")
@@ -177,59 +241,85 @@ def main(argv=None) -> str:
     return body
 
 
+def _metric(run: dict, metric: str, best: bool = False) -> list[float]:
+    """One value per seed: the final evaluation's `metric`, or the best (lowest) FID over the run."""
+    values = []
+    for seed_run in run["seeds"].values():
+        evals = seed_run["evals"]
+        values.append(min(e["fid"] for e in evals) if best else evals[-1].get(metric, float("nan")))
+    return values
+
+
+def _cell(values: list[float], digits: int = 2) -> str:
+    stats = summarise(values)
+    per_seed = ", ".join(f"{v:.{digits}f}" for v in values)
+    return f"{stats['mean']:.{digits}f} ± {stats['sd']:.{digits}f} ({per_seed})"
+
+
 def report(args, results, floor, accuracy, iterations, eval_every, num_samples, total_seconds) -> str:
-    command = shown_command("benchmarks/digits_act_vs_ct.py", args.argv, ("--output", "--images_dir", "--workdir"))
+    command = shown_command(
+        "benchmarks/digits_act_vs_ct.py", args.argv, ("--output", "--images_dir", "--workdir", "--results_dir")
+    )
+    seeds = args.seeds.split(",")
     lines = [
         "## ACT vs consistency training on digits (`benchmarks/digits_act_vs_ct.py`)",
         "",
-        f"Command: `{command}`; {iterations} iterations per run, FID every {eval_every} iterations on {num_samples} "
-        f"one-step samples; total wall time {total_seconds / 60:.1f} min on {torch.get_num_threads()} CPU threads. "
-        f"Features: a digits classifier with {accuracy:.1%} held-out accuracy. Held-out reference (450 held-out real "
-        f"digits vs the 1,347 training digits): FID {floor['fid']:.2f}, precision {floor['precision']:.3f}, recall "
-        f"{floor['recall']:.3f}; {num_samples} training digits score FID {floor['training_digits_fid']:.2f}, so the "
-        "held-out reference is not a lower bound (a model that reproduces training digits goes below it). The recipes "
-        "and how lambda is matched are described in the script's docstring.",
+        f"Command: `{command}`; {iterations} iterations per run, seeds {', '.join(seeds)}, FID every {eval_every} "
+        f"iterations on {num_samples} one-step samples; the runs took {total_seconds / 60:.1f} min of this "
+        f"invocation on {torch.get_num_threads()} CPU threads (reused runs take none). Features: a digits classifier "
+        f"with {accuracy:.1%} held-out accuracy. Held-out reference (450 held-out real digits vs the 1,347 training "
+        f"digits): FID {floor['fid']:.2f}, precision {floor['precision']:.3f}, recall {floor['recall']:.3f}; "
+        f"{num_samples} training digits score FID {floor['training_digits_fid']:.2f}, so the held-out reference is "
+        "not a lower bound (a model that reproduces training digits goes below it). The recipes and how lambda is "
+        "matched are described in the script's docstring. Cells: mean ± standard deviation over seeds (per-seed "
+        "values).",
         "",
-        "| recipe | run | final FID | best FID (iteration) | precision | recall | label coverage | class accuracy "
-        "| wall time |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| recipe | run | final FID | best FID | precision | recall | class accuracy | wall time per run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
     for recipe, runs in results.items():
         for name, run in runs.items():
-            last = run["evals"][-1]
-            best = min(run["evals"], key=lambda e: e["fid"])
+            seconds = [r["seconds"] for r in run["seeds"].values()]
             lines.append(
-                f"| {recipe} | {name} | {last['fid']:.2f} | {best['fid']:.2f} ({best['step']}) | "
-                f"{last['precision']:.3f} | {last['recall']:.3f} | {last['label_coverage']:.3f} | "
-                f"{last.get('class_accuracy', float('nan')):.3f} | {run['seconds'] / 60:.1f} min |"
+                f"| {recipe} | {name} | {_cell(_metric(run, 'fid'))} | {_cell(_metric(run, 'fid', best=True))} | "
+                f"{_cell(_metric(run, 'precision'), 3)} | {_cell(_metric(run, 'recall'), 3)} | "
+                f"{_cell(_metric(run, 'class_accuracy'), 3)} | {statistics.fmean(seconds) / 60:.1f} min |"
             )
-        names = list(runs)
-        ct_small, act, ct_large = (runs[n]["evals"][-1]["fid"] for n in names)
-        verdict = "beat" if act < ct_small else "did not beat"
-        vs_large = "better than" if act < ct_large else "worse than"
-        verdicts.append(
-            f"- {recipe} recipe: ACT at batch {args.batch_size} {verdict} CT at the same batch (final FID {act:.2f} "
-            f"vs {ct_small:.2f}, {100 * (ct_small - act) / ct_small:+.0f}%), and was {vs_large} CT at batch "
-            f"{6 * args.batch_size} ({ct_large:.2f})."
+        by_key = {run["key"]: _metric(run, "fid") for run in runs.values()}
+        large = by_key.get("ct_large")
+        verdict = targets(by_key["act"], by_key["ct_small"], large)
+        paired = verdict["paired"]
+        text = (
+            f"- {recipe} recipe, paired over {paired['n']} seeds: ACT minus CT at batch {args.batch_size} = "
+            f"{paired['mean']:+.2f} FID (standard error {paired['se']:.2f}, t = {paired['t']:.2f}, "
+            f"{paired['n'] - 1} degrees of freedom). ACT below CT in every seed: "
+            f"{'yes' if verdict['every_seed'] else 'NO'}; on the mean by more than two standard errors: "
+            f"{'yes' if verdict['two_standard_errors'] else 'NO'}."
         )
-        if min(ct_small, act, ct_large) > 20 * floor["fid"]:
-            verdicts[-1] += (
-                f" All three runs still make noise (FID over 20x the held-out reference of {floor['fid']:.1f}), so "
-                "this difference says nothing about sample quality: this recipe has not started to learn in this many "
-                "iterations."
+        if large:
+            stats = summarise(large)
+            text += (
+                f" ACT at batch {args.batch_size} ({statistics.fmean(by_key['act']):.2f}) within one standard "
+                f"deviation of CT at batch {6 * args.batch_size} ({stats['mean']:.2f} ± {stats['sd']:.2f}) or better: "
+                f"{'yes' if verdict['within_one_sd_of_large'] else 'NO'}."
             )
+        met = verdict["every_seed"] and verdict["two_standard_errors"] and verdict.get("within_one_sd_of_large", False)
+        text += " Target " + ("met." if met else "NOT met.")
+        verdicts.append(text)
     lines += [
         "",
         *verdicts,
         "",
         "![FID against iterations](images/digits_act_vs_ct_fid.png)",
         "",
-        "Final samples (fixed seed, top block 1 step, bottom block 2 steps, digits 0-9 in reading order):",
+        f"Final samples of seed {seeds[0]} (fixed sampling seed, top block 1 step, bottom block 2 steps, digits 0-9 "
+        "in reading order):",
         "",
     ]
     for recipe, runs in results.items():
-        cells = " ".join(f"![{recipe}, {name}](images/digits_{run['slug']}.png)" for name, run in runs.items())
+        first = {name: next(iter(run["seeds"].values())) for name, run in runs.items()}
+        cells = " ".join(f"![{recipe}, {name}](images/{run['samples']})" for name, run in first.items())
         lines.append(f"{recipe} ({', '.join(runs)}): {cells}")
         lines.append("")
     return "\n".join(lines)

@@ -7,7 +7,8 @@
 #      logging; pseudo-Huber instead of LPIPS, whose VGG weights cannot be downloaded there) on 32x32 synthetic PNGs:
 #      images/s from logs.jsonl of this tree against a `git archive` export of a baseline commit in gpu_baseline/
 #      (skipped when absent), alternating runs, two each.
-# Carry the wheels of diffusers, kornia, kornia_rs, datasets, dill, multiprocess, importlib_metadata and fsspec in
+#   3. host-device synchronisations inside ACT iterations of the CIFAR-10 preset (torch.cuda.set_sync_debug_mode).
+# Carry the wheels of diffusers, datasets, dill, multiprocess, importlib_metadata and fsspec in
 # .whl/ (see the device tool's README) and, for part 2, the baseline export:
 #   git archive b93c2e9 | (mkdir -p gpu_baseline && tar -x -C gpu_baseline)
 set -uo pipefail
@@ -21,7 +22,7 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 DIFFUSERS_ACT_CACHE=/tmp/act_cache
 out=$(realpath -m "${OUT:-gpu_check}")
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-PYTHONPATH="$PWD/src:$site" python3 -c "import torch, diffusers, datasets, pyarrow, kornia; print('torch', torch.__version__,
+PYTHONPATH="$PWD/src:$site" python3 -c "import torch, diffusers, datasets, pyarrow; print('torch', torch.__version__,
   'diffusers', diffusers.__version__, 'datasets', datasets.__version__, 'pyarrow', pyarrow.__version__)" | tee -a "$out/gpu.txt"
 
 echo "== 1. resume on CUDA =="
@@ -57,3 +58,31 @@ except Exception as error:
 PY
   done
 done
+
+echo "== 3. synchronisations inside an iteration (CIFAR-10 preset, pseudo-Huber, R1 and ACT-Aug on) =="
+PYTHONPATH="$PWD/src:$site" timeout 120 python3 - <<'PY' 2>&1 | tee "$out/sync.txt"
+import torch
+from accelerate import Accelerator
+from diffusers_act.presets import unet_config
+from diffusers_act.training import ACTTrainer, LogWindow
+from diffusers_act.training.config import parse_args
+
+run, config = parse_args(["--preset", "cifar10", "--loss_type", "pseudo_huber", "--gp_interval", "2"])
+accelerator = Accelerator()
+trainer = ACTTrainer.build(unet_config("cifar10", 32, 3, None), config, accelerator)
+window, device, b = LogWindow(accelerator), accelerator.device, run.train_batch_size
+data = lambda: torch.rand(b, 3, 32, 32, device=device) * 2 - 1
+for step in range(3):  # warm-up: cuDNN autotuning, the grid cache, the controller's p moving to the device
+    window.add(trainer.train_step(data(), step, None, data(), None))
+torch.cuda.synchronize()
+torch.cuda.set_sync_debug_mode("error")
+try:
+    for step in range(3, 7):  # two with R1 and a controller update
+        window.add(trainer.train_step(data(), step, None, data(), None))
+    print("no host-device synchronisation in 4 ACT iterations (2 with R1)")
+except RuntimeError as error:
+    print(f"SYNC inside an iteration: {error}")
+finally:
+    torch.cuda.set_sync_debug_mode(0)
+print({k: round(v, 4) for k, v in window.means().items()})
+PY

@@ -11,7 +11,11 @@
     # images you already have, digits-classifier features, offline
     python scripts/evaluate.py --samples samples.npz --reference digits --feature_extractor digits
 
-Results are printed and written as JSON (`--output`).
+    # FD_DINOv2 as EDM2 reports it (DINOv2 ViT-L/14, from the Hub on first use); `clip` for CLIP features
+    python scripts/evaluate.py --samples samples.npz --reference reference.npz --feature_extractor dinov2
+
+Results are printed and written as JSON (`--output`); the Frechet distance is `fid` for Inception and the digits
+classifier, `fd_dinov2` and `fd_clip` for the dinov2 and clip extractors.
 """
 
 import argparse
@@ -24,6 +28,7 @@ import torch
 
 from diffusers_act import ACTPipeline
 from diffusers_act.evaluation import (
+    TRANSFORMERS_FEATURE_EXTRACTORS,
     FeatureStatistics,
     InceptionV3Features,
     compute_metrics,
@@ -57,7 +62,18 @@ def parse_args(argv=None):
     p.add_argument("--reference_split", default="train")
     p.add_argument("--reference_column", default="image")
     p.add_argument("--save_reference_stats", help="write the reference's feature statistics to this .npz")
-    p.add_argument("--feature_extractor", choices=["inception", "digits"], default="inception")
+    p.add_argument(
+        "--feature_extractor",
+        choices=["inception", "digits", *TRANSFORMERS_FEATURE_EXTRACTORS],
+        default="inception",
+        help="inception (FID; the metrics extra), digits (a digits classifier), dinov2 (FD_DINOv2, "
+        "facebook/dinov2-large) or clip (fd_clip, openai/clip-vit-large-patch14); default inception",
+    )
+    p.add_argument(
+        "--feature_extractor_model",
+        help="for dinov2 / clip: another Hub id or a local folder of the model (saved with save_pretrained) instead "
+        "of the default one",
+    )
     p.add_argument("--inception_weights", help="a local Inception weights file (no download)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--output", default="metrics.json")
@@ -92,14 +108,17 @@ def load_reference(args, resolution: int) -> torch.Tensor | FeatureStatistics:
     return torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 255
 
 
-def check_inputs(args, shape: tuple[int, int, int], reference: torch.Tensor | FeatureStatistics) -> None:
+def check_inputs(
+    args, shape: tuple[int, int, int], reference: torch.Tensor | FeatureStatistics, num_features: int | None = None
+) -> None:
     """Everything that would make the numbers wrong, checked before any sampling or classifier training: `shape`
-    is (channels, height, width) of the samples."""
+    is (channels, height, width) of the samples, `num_features` the size of the extractor's features where it is
+    already loaded (dinov2, clip)."""
     channels, height, width = shape
     if isinstance(reference, FeatureStatistics):
         if not (np.isfinite(reference.mu).all() and np.isfinite(reference.sigma).all()):
             raise ValueError(f"--reference {args.reference}: its mu or sigma holds NaN or infinite values.")
-        expected = 64 if args.feature_extractor == "digits" else 2048
+        expected = num_features or (64 if args.feature_extractor == "digits" else 2048)
         if reference.mu.shape[-1] != expected:
             raise ValueError(
                 f"--reference {args.reference} holds statistics of {reference.mu.shape[-1]}-d features, but "
@@ -112,6 +131,15 @@ def check_inputs(args, shape: tuple[int, int, int], reference: torch.Tensor | Fe
         )
     if args.feature_extractor == "digits" and channels != 1:
         raise ValueError(f"--feature_extractor digits takes grey images; the samples have {channels} channels.")
+    if args.feature_extractor in TRANSFORMERS_FEATURE_EXTRACTORS and channels not in (1, 3):
+        raise ValueError(
+            f"--feature_extractor {args.feature_extractor} takes grey or RGB images, not {channels} channels."
+        )
+    if args.feature_extractor_model and args.feature_extractor not in TRANSFORMERS_FEATURE_EXTRACTORS:
+        raise ValueError(
+            f"--feature_extractor_model is for --feature_extractor {' or '.join(TRANSFORMERS_FEATURE_EXTRACTORS)}, "
+            f"not {args.feature_extractor}."
+        )
 
 
 def main(argv=None) -> dict:
@@ -124,7 +152,10 @@ def main(argv=None) -> dict:
         images = load_images(args.samples)
         shape = tuple(images.shape[1:])
     reference = load_reference(args, shape[-1])
-    check_inputs(args, shape, reference)
+    extractor = None
+    if args.feature_extractor in TRANSFORMERS_FEATURE_EXTRACTORS:  # loaded first: its feature size is checked
+        extractor = TRANSFORMERS_FEATURE_EXTRACTORS[args.feature_extractor](args.feature_extractor_model)
+    check_inputs(args, shape, reference, extractor.num_features if extractor else None)
     if args.pipeline:
         images, labels = generate_samples(
             pipe, args.num_samples, args.batch_size, args.num_inference_steps, args.class_labels, args.seed
@@ -135,7 +166,7 @@ def main(argv=None) -> dict:
     if args.feature_extractor == "digits":
         extractor, accuracy = train_digits_classifier(images.shape[-1], seed=0)
         print(f"digits classifier: {accuracy:.1%} held-out accuracy", file=sys.stderr)
-    else:
+    elif args.feature_extractor == "inception":
         extractor = InceptionV3Features(args.inception_weights)
     extractor.to(args.device)
 
@@ -150,6 +181,11 @@ def main(argv=None) -> dict:
         "num_samples": len(images),
         "num_inference_steps": args.num_inference_steps if args.pipeline else None,
         "feature_extractor": args.feature_extractor,
+        **(
+            {"feature_extractor_model": extractor.model_name_or_path}
+            if hasattr(extractor, "model_name_or_path")
+            else {}
+        ),
         "source": args.pipeline or args.samples,
         "reference": args.reference,
         **results,

@@ -17,6 +17,21 @@ import diffusers_act.training as training
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 SECTIONS = {
     "Sampling": [diffusers_act.ConsistencyACTScheduler, diffusers_act.ACTPipeline],
+    "Zero-shot editing (docs/editing.md)": [
+        diffusers_act.ACTColorizationPipeline,
+        diffusers_act.ACTSuperResolutionPipeline,
+        diffusers_act.ACTImg2ImgPipeline,
+        diffusers_act.ACTDenoisingPipeline,
+        diffusers_act.ACTInterpolationPipeline,
+        diffusers_act.replace_known,
+        diffusers_act.KnownCoordinates,
+        diffusers_act.OrthogonalTransform,
+        diffusers_act.IdentityTransform,
+        diffusers_act.LuminanceTransform,
+        diffusers_act.BlockAverageTransform,
+        diffusers_act.strength_to_sigma,
+        diffusers_act.slerp,
+    ],
     "Models and presets": [diffusers_act.ACTDiscriminator, diffusers_act.unet_from_preset],
     "Training (`diffusers_act.training`)": [getattr(training, name) for name in training.__all__],
     "Evaluation (`diffusers_act.evaluation`)": [getattr(evaluation, name) for name in evaluation.__all__],

@@ -53,23 +53,53 @@ def test_evaluate_pipeline_then_saved_samples_against_saved_statistics(tmp_path)
     assert from_images["fid"] == pytest.approx(first["fid"], rel=1e-3)  # the samples were saved as uint8
 
 
-def test_benchmark_runs_end_to_end(tmp_path):
+@pytest.mark.slow
+def test_benchmark_runs_end_to_end_over_seeds_and_reuses_finished_runs(tmp_path, capsys):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
-    body = bench.main([
-        "--iterations", "2", "--eval_every", "1", "--fid_num_samples", "20", "--batch_size", "4",
-        "--recipes", "improved", "--output", str(tmp_path / "b.md"), "--images_dir", str(tmp_path / "images"),
-        "--workdir", str(tmp_path / "work"),
-    ])  # fmt: skip
+    argv = [
+        "--iterations", "2", "--eval_every", "1", "--fid_num_samples", "20", "--batch_size", "4", "--seeds", "0,1",
+        "--output", str(tmp_path / "b.md"), "--images_dir", str(tmp_path / "images"),
+        "--workdir", str(tmp_path / "work"), "--results_dir", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    body = bench.main(argv)
     rows = [line for line in body.splitlines() if line.startswith("| improved |")]
     assert [row.split("|")[2].strip() for row in rows] == ["CT, batch 4", "ACT, batch 4", "CT, batch 24"]
-    assert "improved recipe: ACT at batch 4" in body and "Held-out reference" in body
+    assert "paired over 2 seeds: ACT minus CT at batch 4" in body and "Held-out reference" in body
     assert (tmp_path / "images" / "digits_act_vs_ct_fid.png").stat().st_size > 0
-    assert (tmp_path / "images" / "digits_improved-act-b4.png").is_file()
+    assert (tmp_path / "images" / "digits_improved-act-b4-s1.png").is_file()
     results = json.loads((tmp_path / "work" / "results.json").read_text())
-    evals = results["results"]["improved"]["ACT, batch 4"]["evals"]
-    assert [e["step"] for e in evals] == [1, 2] and all(math.isfinite(e["fid"]) for e in evals)
-    assert torch.tensor([e["label_coverage"] for e in evals]).le(1).all()
+    runs = results["results"]["improved"]["ACT, batch 4"]["seeds"]
+    assert [e["step"] for e in runs["0"]["evals"]] == [1, 2]
+    assert all(math.isfinite(e["fid"]) for e in runs["1"]["evals"])
+    assert runs["0"]["evals"][-1]["fid"] != runs["1"]["evals"][-1]["fid"]  # the seed reaches training
+    # the table's cells are the seeds' values: mean ± SD (per seed)
+    finals = [runs[seed]["evals"][-1]["fid"] for seed in ("0", "1")]
+    assert f"({finals[0]:.2f}, {finals[1]:.2f})" in rows[1]
+    # a second invocation reuses every finished run (same flags) and writes the same report
+    capsys.readouterr()
+    assert bench.main(argv).split("| recipe |")[1] == body.split("| recipe |")[1]
+    assert capsys.readouterr().out.count(": reused ") == 6
+    with pytest.raises(SystemExit):
+        bench.main([*argv, "--runs", "act,gan"])
+    assert "unknown run(s) ['gan']" in capsys.readouterr().err
+
+
+def test_benchmark_statistics_and_targets():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
+    stats = bench.summarise([1.0, 2.0, 6.0])
+    assert stats == {"mean": 3.0, "sd": pytest.approx(math.sqrt(7.0)), "values": [1.0, 2.0, 6.0]}
+    # differences -2, -4, -3: mean -3, SD 1, standard error 1 / sqrt(3), t = -3 sqrt(3)
+    paired = bench.paired_t([8.0, 6.0, 7.0], [10.0, 10.0, 10.0])
+    assert paired["mean"] == -3.0 and paired["se"] == pytest.approx(1 / math.sqrt(3))
+    assert paired["t"] == pytest.approx(-3 * math.sqrt(3)) and paired["n"] == 3
+    met = bench.targets([8.0, 6.0, 7.0], [10.0, 10.0, 10.0], [7.0, 8.0, 9.0])  # CT large 8 ± 1: ACT 7 is better
+    assert met["every_seed"] and met["two_standard_errors"] and met["within_one_sd_of_large"]
+    # one seed where CT wins breaks "every seed"; ACT far above CT large fails the last target
+    missed = bench.targets([8.0, 11.0, 7.0], [10.0, 10.0, 10.0], [5.0, 5.5, 6.0])
+    assert not missed["every_seed"] and not missed["two_standard_errors"] and not missed["within_one_sd_of_large"]
+    assert math.isnan(bench.paired_t([1.0], [2.0])["t"])
 
 
 def test_guide_images_script(tmp_path):
@@ -83,28 +113,23 @@ def test_guide_images_script(tmp_path):
     assert Image.open(tmp_path / "images" / "quickstart_inpainting.png").size == (10 * 18 * 4, 3 * 18 * 4)
 
 
-def test_benchmark_subset_of_runs_with_seed_writes_summary(tmp_path, capsys):
+@pytest.mark.slow
+def test_benchmark_subset_of_runs_over_seeds_writes_summary(tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
-    common = [
+    summary_path = tmp_path / "summary.json"
+    bench.main([
         "--iterations", "2", "--eval_every", "2", "--fid_num_samples", "20", "--batch_size", "4",
-        "--recipes", "improved", "--images_dir", str(tmp_path / "images"),
-    ]  # fmt: skip
-    finals = {}
-    for seed in (0, 5):
-        summary_path = tmp_path / f"summary{seed}.json"
-        bench.main([
-            *common, "--runs", "ct_small", "--seed", str(seed), "--workdir", str(tmp_path / f"work{seed}"),
-            "--output", str(tmp_path / "not_written.md"), "--summary_json", str(summary_path),
-        ])  # fmt: skip
-        summary = json.loads(summary_path.read_text())
-        assert summary["seed"] == seed and list(summary["results"]["improved"]) == ["CT, batch 4"]
-        finals[seed] = summary["results"]["improved"]["CT, batch 4"]["evals"][-1]["fid"]
-    assert not (tmp_path / "not_written.md").exists()  # a subset writes no report
-    assert finals[0] != finals[5]  # the seed reaches training
-    with pytest.raises(SystemExit):
-        bench.main([*common, "--runs", "act,gan", "--workdir", str(tmp_path / "bad")])
-    assert "unknown run(s) ['gan']" in capsys.readouterr().err
+        "--images_dir", str(tmp_path / "images"), "--runs", "ct_small", "--seeds", "0,5",
+        "--workdir", str(tmp_path / "work"), "--output", str(tmp_path / "not_written.md"),
+        "--summary_json", str(summary_path),
+    ])  # fmt: skip
+    summary = json.loads(summary_path.read_text())
+    seeds = summary["results"]["improved"]["CT, batch 4"]["seeds"]
+    assert summary["seeds"] == [0, 5] and list(seeds) == ["0", "5"]
+    assert seeds["0"]["evals"][-1]["fid"] != seeds["5"]["evals"][-1]["fid"]  # the seed reaches training
+    assert "--seed 5" in seeds["5"]["flags"] and "--adv_weight 0.0" in seeds["5"]["flags"]
+    assert not (tmp_path / "not_written.md").exists()  # without both ACT and CT, no report
 
 
 def test_probe_discriminator(tmp_path):
@@ -134,6 +159,7 @@ def test_probe_discriminator(tmp_path):
         probe.main(["--run", str(tmp_path)])  # no unet/ etc.
 
 
+@pytest.mark.slow
 def test_discriminator_capacity_learns_an_easy_case(tmp_path, capsys):
     capacity = load(ROOT / "benchmarks" / "discriminator_capacity.py", "discriminator_capacity")
     unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)

@@ -53,7 +53,7 @@ def test_bare_readme_command_writes_a_usable_model(tmp_path):
     assert ACTDiscriminator.from_pretrained(output / "discriminator").config.num_class_embeds == 10
     card = ModelCard.load(output / "README.md")
     assert "act" in card.data.tags and card.data.library_name == "diffusers"
-    assert "ACTPipeline.from_pretrained" in card.text and "--max_train_steps 4" in card.text
+    assert "DiffusionPipeline.from_pretrained" in card.text and "--max_train_steps 4" in card.text
     assert PIL.Image.open(output / "samples.png").size[0] > 16
     assert (output / "samples" / "step-0000002.png").is_file()
     assert [c.name for c in complete_checkpoints(output)] == ["checkpoint-2", "checkpoint-4"]
@@ -202,7 +202,7 @@ def test_push_to_hub_uploads_the_model_without_checkpoints(tmp_path, monkeypatch
     assert any(f.startswith("checkpoint-") for f in calls["files"])  # on disk...
     assert not any("checkpoint" in f or f.startswith("logs") for f in uploaded)  # ...but not uploaded
     card = ModelCard.load(output / "README.md")
-    assert 'ACTPipeline.from_pretrained("someone/act-digits")' in card.text
+    assert 'DiffusionPipeline.from_pretrained("someone/act-digits")' in card.text
     assert calls["create_repo"][1]["token"] == "hf_SECRET_token_1234"  # the token is used...
     for path in output.rglob("*"):  # ...and written nowhere: config, tracker logs, card, checkpoints
         assert not path.is_file() or b"hf_SECRET_token_1234" not in path.read_bytes(), path
@@ -251,14 +251,31 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypat
 
     def poisoned(self, images, step, *args, **kwargs):
         logs = original(self, images, step, *args, **kwargs)
-        return {**logs, "loss_ct": float("nan")} if step == 2 else logs
+        return {**logs, "loss_ct": torch.tensor(float("nan"))} if step == 2 else logs
 
     monkeypatch.setattr(train_act.ACTTrainer, "train_step", poisoned)
-    with pytest.raises(TrainingError, match="Non-finite loss at iteration 2.*checkpoint-2"):
+    # iteration k = 2 is the third: found at the log after it (every iteration logs here), before checkpoint-4
+    with pytest.raises(TrainingError, match="Non-finite loss or weights between iterations 2 and 3.*checkpoint-2"):
         run(tmp_path, *FAST, "--max_train_steps", "5", "--checkpointing_steps", "2", "--adv_weight", "0")
     output = tmp_path / "out"
     assert [c.name for c in complete_checkpoints(output)] == ["checkpoint-2"]
     assert not (output / "model_index.json").exists()
+
+
+def test_non_finite_weights_after_a_finite_loss_are_never_checkpointed(tmp_path, monkeypatch):
+    original = train_act.ACTTrainer.train_step
+
+    def poisoned(self, images, step, *args, **kwargs):
+        logs = original(self, images, step, *args, **kwargs)
+        if step == 3:  # the optimizer step of the iteration before a checkpoint left an infinite weight
+            with torch.no_grad():
+                next(self.unet.parameters()).view(-1)[0] = float("inf")
+        return logs
+
+    monkeypatch.setattr(train_act.ACTTrainer, "train_step", poisoned)
+    with pytest.raises(TrainingError, match="between iterations 2 and 4.*checkpoint-2"):
+        run(tmp_path, *FAST, "--max_train_steps", "6", "--checkpointing_steps", "2", "--logging_steps", "100")
+    assert [c.name for c in complete_checkpoints(tmp_path / "out")] == ["checkpoint-2"]
 
 
 def make_image_folder(root, bad=False):
@@ -305,6 +322,7 @@ def test_corrupt_image_is_named(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_two_processes_on_an_image_folder_end_identical(tmp_path):
     folder = make_image_folder(tmp_path / "images")
     result = launch_two_cpu_processes(
@@ -373,3 +391,48 @@ def test_num_train_epochs_sets_the_length_the_curricula_span(tmp_path):
     assert summary["iterations"] == 4 and read_logs(output)[-1]["step"] == 4
     # the doubling curriculum spans those 4 iterations (with the preset's K = 2000 it would still be at N = 11)
     assert read_logs(output)[-1]["num_timesteps"] == num_timesteps(3, 4, 10, 160, "doubling") == 81
+
+
+def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path):
+    first = run(tmp_path, *FAST, "--max_train_steps", "2", name="first")
+    # learning rate 0: the fine-tuned networks must come out exactly as they went in
+    tuned = run(
+        tmp_path, *FAST, "--max_train_steps", "2", "--pretrained_model_name_or_path", str(first),
+        "--learning_rate", "0", "--max_grad_norm", "1.0", "--adam_epsilon", "1e-6", "--tracker_project_name", "ft",
+        name="tuned",
+    )  # fmt: skip
+    for sub in ("unet", "discriminator"):
+        weights = "diffusion_pytorch_model.safetensors"
+        before, after = load_file(first / sub / weights), load_file(tuned / sub / weights)
+        assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before), sub
+    card = ModelCard.load(tuned / "README.md").text
+    assert f"fine-tuned from {first} (generator and discriminator)" in card
+    # a folder without unet/, and data the generator cannot take, are clear errors before training
+    with pytest.raises(ValueError, match="has no `unet/` folder"):
+        run(tmp_path, *FAST, "--pretrained_model_name_or_path", str(tmp_path), name="bad1")
+    with pytest.raises(ValueError, match="has 10 classes, the run trains with no labels"):
+        run(tmp_path, *FAST, "--pretrained_model_name_or_path", str(first), "--no-class_conditional", name="bad2")
+
+
+def test_gradient_clipping_bounds_each_update(tmp_path):
+    """--max_grad_norm: with a tiny norm, the first update of plain SGD-like RAdam steps is bounded accordingly."""
+    from conftest import tiny_unet
+
+    from diffusers_act.training import ACTConfig, ACTTrainer
+
+    torch.manual_seed(0)
+    config = ACTConfig(total_steps=4, s0=4, s1=8, adv_weight=0.0, max_grad_norm=1e-3, learning_rate=1e-3)
+    trainer = ACTTrainer.build(tiny_unet().train(), config)
+    seen = []
+    original = trainer.optimizer.step
+
+    def record(*args, **kwargs):
+        params = [p for p in trainer.unet.parameters() if p.grad is not None]
+        seen.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item())
+        return original(*args, **kwargs)
+
+    trainer.optimizer.step = record
+    trainer.train_step(torch.rand(4, 3, 8, 8) * 2 - 1, 0)
+    assert seen[0] == pytest.approx(1e-3, rel=1e-4)  # clipped to exactly max_grad_norm (the raw norm is larger)
+    with pytest.raises(ValueError, match="--max_grad_norm must be positive"):
+        ACTConfig(max_grad_norm=0.0)

@@ -1,7 +1,9 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+import contextlib
 import copy
 import dataclasses
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from diffusers_act import ConsistencyACTScheduler
 from diffusers_act.training import (
     ACTConfig,
     ACTTrainer,
+    LogWindow,
     consistency_function,
     num_timesteps,
     sample_timestep_indices,
@@ -167,6 +170,7 @@ def digits(size=None):
     return data, labels
 
 
+@pytest.mark.slow
 def test_short_digits_run_decreases_the_consistency_loss():
     """Consistency training (improved-CT options) on the 8x8 digits: the consistency error (L2 between f at
     adjacent grid points) on a fixed evaluation batch with fixed noise falls; the reported loss stays finite."""
@@ -206,6 +210,7 @@ def test_short_digits_run_decreases_the_consistency_loss():
     assert after < 0.75 * before, (before, after)
 
 
+@pytest.mark.slow
 def test_short_act_run_on_digits_keeps_all_losses_finite():
     x, labels = digits()
     config = ACTConfig(
@@ -271,6 +276,7 @@ def test_bad_setups_are_explained():
         trainer.train_step(images(), 0, discriminator_images=images(5))
 
 
+@pytest.mark.slow
 def test_two_processes_end_with_identical_state(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2` on CPU (gloo): same weights, target, D and p on both ranks,
     after iterations on different data."""
@@ -301,8 +307,65 @@ def test_normalised_loss_weight_divides_by_its_mean():
     plain = make_trainer(ACTConfig(**common))
     normalised = make_trainer(ACTConfig(**common, normalize_loss_weight=True))
     torch.manual_seed(0)
-    a = plain.train_step(images(), 0)["loss_ct"]
+    a = float(plain.train_step(images(), 0)["loss_ct"])
     torch.manual_seed(0)
-    b = normalised.train_step(images(), 0)["loss_ct"]
+    b = float(normalised.train_step(images(), 0)["loss_ct"])
     mean_weight = expected_consistency_loss_weight(plain.scheduler.karras_sigmas(8), "inverse_delta", "lognormal")
     assert b == pytest.approx(a / mean_weight, rel=1e-5)
+
+
+class HostReadError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def no_host_reads_from(package_dir: Path):
+    """CPU stand-in for `torch.cuda.set_sync_debug_mode("error")`: any read of a tensor's value on the host
+    (`item`, `cpu`, `tolist`, `numpy`, conversion to bool, float or int) made by code under `package_dir` raises."""
+    names = ("item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__")
+    originals = {name: getattr(torch.Tensor, name) for name in names}
+
+    def guard(name):
+        original = originals[name]
+
+        def guarded(self, *args, **kwargs):
+            caller = Path(sys._getframe(1).f_code.co_filename).resolve()
+            if package_dir in caller.parents:
+                raise HostReadError(f"Tensor.{name} called from {caller.name}:{sys._getframe(1).f_lineno}")
+            return original(self, *args, **kwargs)
+
+        return guarded
+
+    for name in names:
+        setattr(torch.Tensor, name, guard(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(torch.Tensor, name, original)
+
+
+def test_an_iteration_reads_nothing_back_from_the_device():
+    """ACT with everything on (log-normal n, normalised 1/dt weight, EMA, ACT-Aug, R1 every 2 iterations, class
+    labels): iterations between logs make no host read; the window's values are read once, when logged."""
+    import diffusers_act
+
+    package = Path(diffusers_act.__file__).resolve().parent
+    config = ACTConfig(
+        total_steps=20, s0=4, s1=8, gp_interval=2, augment=True, aug_p=0.3, aug_target=0.0,
+        index_distribution="lognormal", loss_weighting="inverse_delta", normalize_loss_weight=True, use_ema=True,
+    )  # fmt: skip
+    trainer = make_trainer(config, num_class_embeds=3)
+    window = LogWindow(trainer.accelerator)
+    for size in {trainer.curriculum(k)[0] for k in range(config.total_steps)}:
+        trainer.grid(size, trainer.accelerator.device)  # built once per N, from the host's grid
+    labels = torch.tensor([0, 1, 2, 0])
+    with no_host_reads_from(package):
+        for step in range(4):  # two of them with R1 and a controller update
+            window.add(trainer.train_step(images(seed=step), step, labels, images(seed=10 + step), labels))
+        with pytest.raises(HostReadError, match="tolist called from monitoring.py"):  # the guard itself works
+            window.means()
+    means = window.means()
+    assert {"loss_ct", "loss_g", "loss_d", "loss_gp", "r1", "aug_p", "d_accuracy"} <= set(means)
+    assert means["aug_p"] == pytest.approx((0.35 + 0.35 + 0.4 + 0.4) / 4)  # p rises by 0.05 at each R1 step
+    assert window.all_finite(trainer.unet, trainer.discriminator)

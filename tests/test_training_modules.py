@@ -291,8 +291,8 @@ def test_augmentation_probability_follows_the_controller_rule(order):
     controller = AugmentController(target=0.5, rate=0.1, ema=0.5, p=0.0, r1_ema=0.0, order=order)
     ps, emas = [], []
     for value in (2.0, 2.0, 0.0, 0.0, 0.0):
-        ps.append(round(controller.update(value), 6))
-        emas.append(controller.r1_ema)
+        ps.append(round(float(controller.update(value)), 6))
+        emas.append(float(controller.r1_ema))
     assert emas == [1.0, 1.5, 0.75, 0.375, 0.1875]
     if order == "official":  # the EMA first, then p from it: up, up, up, down, down
         assert ps == [0.1, 0.2, 0.3, 0.2, 0.1]

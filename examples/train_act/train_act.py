@@ -13,7 +13,6 @@ monitoring, Hub) in `diffusers_act.training` too.
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from diffusers_act.training import (
     ACTTrainer,
     CheckpointManager,
     JsonlLog,
+    LogWindow,
     SampleEvaluator,
     load_training_dataset,
     log_image,
@@ -46,6 +46,7 @@ from diffusers_act.training.checkpoints import check_output_dir, remove_paths
 from diffusers_act.training.config import TrainingError, resolve_mixed_precision, run_command_line, total_steps_for
 from diffusers_act.training.data import count_classes, image_channels
 from diffusers_act.training.hub import prepare_hub_repo
+from diffusers_act.training.pretrained import check_pretrained_fits, load_pretrained_networks
 
 logger = get_logger(__name__)
 
@@ -99,7 +100,13 @@ def main(argv: list[str] | None = None) -> Path:
             "Pass --label_column, or --no-class_conditional for unconditional training."
         )
     num_classes = count_classes(dataset, run.label_column) if conditional else None
-    if run.model_config_name_or_path:
+    pretrained = None
+    if run.pretrained_model_name_or_path:  # fine-tuning: the saved generator (and discriminator) fix the shapes
+        pretrained = load_pretrained_networks(run.pretrained_model_name_or_path, run.revision, run.variant)
+        channels = pretrained[0].config.in_channels
+        if "resolution" not in run.explicit:
+            run.resolution = pretrained[0].config.sample_size
+    elif run.model_config_name_or_path:
         channels = UNet2DModel.load_config(run.model_config_name_or_path).get("in_channels", 3)
     else:
         channels = UNET_PRESETS[run.preset]["in_channels"] if run.preset else image_channels(dataset, run.image_column)
@@ -125,13 +132,23 @@ def main(argv: list[str] | None = None) -> Path:
 
     # models: identical initial weights on every process; the trainer builds target, D, EMA and optimizers
     set_seed(run.seed)
-    unet = UNet2DModel(**unet_config(run.preset, run.resolution, channels, num_classes, run.model_config_name_or_path))
+    if pretrained:
+        unet, discriminator = pretrained
+        check_pretrained_fits(unet, channels, num_classes)
+    else:
+        discriminator = None
+        unet = UNet2DModel(
+            **unet_config(run.preset, run.resolution, channels, num_classes, run.model_config_name_or_path)
+        )
     if run.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
-    trainer = ACTTrainer.build(unet, config, accelerator)
+    trainer = ACTTrainer.build(unet, config, accelerator, discriminator=discriminator)
     recipe = f"preset `{run.preset}`" if run.preset else "no preset: the improved recipe for your own data"
     model = (
-        f"UNet config from {run.model_config_name_or_path}" if run.model_config_name_or_path
+        f"fine-tuned from {run.pretrained_model_name_or_path}"
+        + (" (generator and discriminator)" if discriminator is not None else " (generator)")
+        if pretrained
+        else f"UNet config from {run.model_config_name_or_path}" if run.model_config_name_or_path
         else f"the `{run.preset}` preset's UNet" if run.preset
         else f"a UNet sized for {run.resolution}x{run.resolution} (`auto_unet_config`)"
     )  # fmt: skip
@@ -155,7 +172,7 @@ def main(argv: list[str] | None = None) -> Path:
         values = {**vars(run), **config.to_dict()}
         hparams = {k: v for k, v in values.items() if isinstance(v, (int, float, str, bool)) and k != "hub_token"}
         try:
-            accelerator.init_trackers("train_act", config=hparams)
+            accelerator.init_trackers(run.tracker_project_name, config=hparams)
         except Exception as error:  # e.g. --report_to tensorboard without tensorboard installed
             logger.warning(
                 f"Could not start the --report_to {run.report_to} tracker ({error}); logging to {log.path}."
@@ -164,8 +181,9 @@ def main(argv: list[str] | None = None) -> Path:
     batches = resumable_batches(dataloader, accelerator, step * run.gradient_accumulation_steps)
     progress = tqdm(total=config.total_steps, initial=step, disable=not accelerator.is_local_main_process)
     progress.set_description("ACT" if config.adversarial else "CT")
-    metrics, last_penalty = None, {}  # R1 runs every gp_interval iterations: its latest value goes into every log line
-    window_images, window_start = 0, time.perf_counter()
+    # logged values stay on the device until a log or a checkpoint, so iterations do not wait for the device
+    metrics, window = None, LogWindow(accelerator)
+    window_images, window_start, checked_step = 0, time.perf_counter(), step
     while step < config.total_steps:
         # draw a batch: B images for the generator step, B more for the discriminator step (B/2 fakes, B/2 reals)
         epoch, batch = next(batches)
@@ -173,24 +191,28 @@ def main(argv: list[str] | None = None) -> Path:
         labels, d_labels = halves(batch.get("labels"), run.train_batch_size)
 
         # one iteration: generator step, target and EMA updates, discriminator step
-        logs = trainer.train_step(images, step, labels, d_images, d_labels)
-        last_penalty.update({key: logs[key] for key in ("loss_gp", "r1") if key in logs})
+        window.add(trainer.train_step(images, step, labels, d_images, d_labels))
         window_images += batch["pixel_values"].shape[0] * accelerator.num_processes
         if not accelerator.sync_gradients:
             continue  # a micro-batch of gradient accumulation
-        finite = torch.tensor(float(all(math.isfinite(v) for v in logs.values())), device=accelerator.device)
-        if accelerator.reduce(finite, reduction="sum").item() < accelerator.num_processes:
-            raise TrainingError(
-                f"Non-finite loss at iteration {step}: {logs}. Stopping without saving; the last good checkpoint is "
-                f"{checkpoints.latest() or 'none was written'}. Lower --learning_rate / --discr_learning_rate (or use "
-                "fp32) and resume with --resume_from_checkpoint latest."
-            )
         step += 1
         progress.update(1)
 
+        # before a log or a checkpoint: every loss since the last check, and the weights, must be finite
+        logging_step = step % run.logging_steps == 0 or step == config.total_steps
+        if logging_step or step % run.checkpointing_steps == 0:
+            if not window.all_finite(trainer.unet, *([trainer.discriminator] if config.adversarial else [])):
+                raise TrainingError(
+                    f"Non-finite loss or weights between iterations {checked_step} and {step}. Stopping without "
+                    f"saving; the last good checkpoint is {checkpoints.latest() or 'none was written'}. Lower "
+                    "--learning_rate / --discr_learning_rate (or use fp32) and resume with --resume_from_checkpoint "
+                    "latest."
+                )
+            checked_step = step
         # log
-        if step % run.logging_steps == 0 or step == config.total_steps:
-            logs = {**last_penalty, **logs, "lr": trainer.lr_schedulers[0].get_last_lr()[0]}
+        if logging_step:
+            logs = {**window.means(), "lr": trainer.lr_schedulers[0].get_last_lr()[0]}
+            window.reset()
             logs["images_per_second"] = window_images / (time.perf_counter() - window_start)
             window_images, window_start = 0, time.perf_counter()
             progress.set_postfix(loss_ct=f"{logs['loss_ct']:.4g}", N=int(logs["num_timesteps"]))
@@ -224,7 +246,7 @@ def main(argv: list[str] | None = None) -> Path:
     networks = [unwrap(trainer.unet), trainer.target_unet] + (
         [unwrap(trainer.discriminator)] if config.adversarial else []
     )
-    fingerprints = process_fingerprints(accelerator, networks, trainer.augment.p if trainer.augment else 0.0)
+    fingerprints = process_fingerprints(accelerator, networks, float(trainer.augment.p) if trainer.augment else 0.0)
     if accelerator.is_main_process:
         summary = {
             "iterations": step,

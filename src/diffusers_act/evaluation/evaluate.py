@@ -96,12 +96,15 @@ def compute_metrics(
     device: torch.device | str | None = None,
 ) -> dict[str, float]:
     """
-    FID against `reference` (images in `[0, 1]`, or precomputed statistics), and, when possible, the Inception
-    Score (the extractor needs `class_probabilities`) and improved precision / recall (needs reference images, or
-    their `reference_features` extracted beforehand, which then replace `reference`'s extraction).
+    FID (the Frechet distance in the extractor's features) against `reference` (images in `[0, 1]`, or precomputed
+    statistics), and, when possible, the Inception Score (the extractor needs `class_probabilities`) and improved
+    precision / recall (needs reference images, or their `reference_features` extracted beforehand, which then
+    replace `reference`'s extraction).
 
     Returns:
-        `dict` with `fid`, and `inception_score`, `inception_score_std`, `precision`, `recall` when computed.
+        `dict` with the Frechet distance under the extractor's `metric_name` (`fid` when it has none; `fd_dinov2`,
+        `fd_clip` for [`DINOv2Features`], [`CLIPFeatures`]), and `inception_score`, `inception_score_std`,
+        `precision`, `recall` when computed.
     """
     features = extract_features(extractor, images, batch_size, device=device)
     if reference_features is not None:
@@ -111,7 +114,8 @@ def compute_metrics(
     else:
         reference_features = extract_features(extractor, reference, batch_size, device=device)
         reference_stats = FeatureStatistics.from_features(reference_features)
-    results = {"fid": frechet_distance(FeatureStatistics.from_features(features), reference_stats)}
+    distance = frechet_distance(FeatureStatistics.from_features(features), reference_stats)
+    results = {getattr(extractor, "metric_name", "fid"): distance}
     if inception_score_splits and hasattr(extractor, "class_probabilities"):
         probs = extract_features(extractor, images, batch_size, probabilities=True, device=device)
         results["inception_score"], results["inception_score_std"] = inception_score(probs, inception_score_splits)

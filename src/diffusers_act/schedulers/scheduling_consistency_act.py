@@ -224,9 +224,11 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
         num_inference_steps: int | None = None,
         device: str | torch.device | None = None,
         timesteps: list[int] | None = None,
+        sigmas: list[float] | np.ndarray | torch.Tensor | None = None,
     ) -> None:
         """
-        Sets the noise levels of sampling, exactly as [`CMStochasticIterativeScheduler`] does.
+        Sets the noise levels of sampling, exactly as [`CMStochasticIterativeScheduler`] does (or, with `sigmas`,
+        any levels, e.g. to start part-way down the schedule for image editing).
 
         Args:
             num_inference_steps (`int`, *optional*):
@@ -237,14 +239,28 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
                 Strictly decreasing indices into the `num_train_timesteps`-point Karras grid, as in diffusers:
                 index `i` stands for `sigma = karras(i / (num_train_timesteps - 1))` with index 0 at `sigma_max`, and
                 sampling visits them from the largest sigma down. E.g. `[22, 0]` with 40 train timesteps samples at
-                sigma 80 and then at sigma ~0.83 (the 2-step schedule of the Consistency Models paper).
+                sigma 80 and then at sigma ~1.38 (the 2-step schedule of the Consistency Models paper).
+            sigmas (`list[float]`, `np.ndarray` or `torch.Tensor`, *optional*):
+                Strictly decreasing noise levels in `[sigma_min, sigma_max]`, visited in the given order (any values,
+                not only grid points). Pass exactly one of `num_inference_steps`, `timesteps` and `sigmas`.
         """
-        if num_inference_steps is None and timesteps is None:
-            raise ValueError("Pass one of `num_inference_steps` or `timesteps` to `set_timesteps`.")
-        if num_inference_steps is not None and timesteps is not None:
-            raise ValueError("Pass only one of `num_inference_steps` or `timesteps`, not both.")
+        given = [name for name, arg in (("num_inference_steps", num_inference_steps), ("timesteps", timesteps),
+                 ("sigmas", sigmas)) if arg is not None]  # fmt: skip
+        if not given:
+            raise ValueError("Pass one of `num_inference_steps`, `timesteps` or `sigmas` to `set_timesteps`.")
+        if len(given) > 1:
+            raise ValueError(f"Pass only one of `num_inference_steps`, `timesteps` or `sigmas`, not both {given}.")
         n_train = self.config.num_train_timesteps
 
+        if sigmas is not None:
+            sigmas = self._validate_sigmas(sigmas)
+            self.num_inference_steps = len(sigmas)
+            self.custom_timesteps = True
+            self.timesteps = torch.from_numpy(self.sigma_to_t(sigmas)).to(device=device)
+            self.sigmas = torch.from_numpy(np.append(sigmas, self.config.sigma_min).astype(np.float32))
+            self._step_index = None
+            self._begin_index = None
+            return
         if timesteps is not None:
             timesteps = self._validate_timesteps(timesteps)
             self.num_inference_steps = len(timesteps)
@@ -268,6 +284,19 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
         self.sigmas = torch.from_numpy(np.append(sigmas, self.config.sigma_min).astype(np.float32))
         self._step_index = None
         self._begin_index = None
+
+    def _validate_sigmas(self, sigmas) -> np.ndarray:
+        values = np.asarray(sigmas.cpu() if isinstance(sigmas, torch.Tensor) else sigmas, dtype=np.float64)
+        sigma_min, sigma_max = self.config.sigma_min, self.config.sigma_max
+        if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"`sigmas` must be a non-empty 1-D list of finite noise levels, got {sigmas!r}.")
+        if np.any(np.diff(values) >= 0):
+            raise ValueError(f"`sigmas` must be strictly decreasing, got {values.tolist()}.")
+        if values[0] > sigma_max * (1 + 1e-6) or values[-1] < sigma_min * (1 - 1e-6):
+            raise ValueError(
+                f"`sigmas` must lie in [sigma_min, sigma_max] = [{sigma_min}, {sigma_max}], got {values.tolist()}."
+            )
+        return values.clip(sigma_min, sigma_max)
 
     def _validate_timesteps(self, timesteps) -> np.ndarray:
         n_train = self.config.num_train_timesteps

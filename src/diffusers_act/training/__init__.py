@@ -33,7 +33,7 @@ from .losses import (
     make_distance,
     r1_penalty,
 )
-from .monitoring import JsonlLog, SampleEvaluator, log_image, process_fingerprints, sample_grid
+from .monitoring import JsonlLog, LogWindow, SampleEvaluator, log_image, process_fingerprints, sample_grid
 from .trainer import ACTTrainer, consistency_function
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "DifferentiableAugment",
     "IMPROVED_RECIPE",
     "JsonlLog",
+    "LogWindow",
     "PRESETS",
     "RunConfig",
     "SampleEvaluator",

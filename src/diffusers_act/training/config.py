@@ -101,6 +101,8 @@ class ACTConfig:
     discr_adam_beta1: float | None = option(None, "discriminator RAdam beta1 (None: --adam_beta1)")
     discr_adam_beta2: float | None = option(None, "discriminator RAdam beta2 (None: --adam_beta2)")
     adam_weight_decay: float = option(0.0, "weight decay of both optimizers")
+    adam_epsilon: float = option(1e-8, "RAdam epsilon of both optimizers")
+    max_grad_norm: float | None = option(None, "clip each network's gradient norm to this (None: no clipping)")
     lr_scheduler: str = option("constant", "diffusers learning-rate schedule, e.g. constant, cosine, linear")
     lr_warmup_steps: int = option(0, "learning-rate warm-up iterations")
     use_ema: bool = option(False, "keep an evaluation EMA of the weights and ship it instead of the target network")
@@ -126,6 +128,10 @@ class ACTConfig:
             raise ValueError(f"`gp_interval` must be at least 1, got {self.gp_interval}.")
         if self.total_steps < 1:
             raise ValueError(f"total_steps (--max_train_steps) must be at least 1, got {self.total_steps}.")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ValueError(
+                f"--max_grad_norm must be positive (or left out for no clipping), got {self.max_grad_norm}."
+            )
 
     @property
     def adversarial(self) -> bool:
@@ -162,6 +168,12 @@ class RunConfig:
     class_conditional: bool | None = option(None, "train on the labels (None: when the dataset has --label_column)")
     # model
     model_config_name_or_path: str | None = option(None, "a UNet2DModel config (file, folder or Hub id)")
+    pretrained_model_name_or_path: str | None = option(
+        None, "fine-tune: start from a saved ACTPipeline (folder or Hub id; a converted authors' checkpoint too), "
+        "its UNet and, when saved beside it, its discriminator",
+    )  # fmt: skip
+    revision: str | None = option(None, "the Hub revision of --pretrained_model_name_or_path")
+    variant: str | None = option(None, "the weights variant of --pretrained_model_name_or_path, e.g. fp16")
     gradient_checkpointing: bool = option(False, "trade compute for memory in the UNet")
     # run
     output_dir: str = option("act-model", "where the pipeline, checkpoints and logs go")
@@ -179,7 +191,10 @@ class RunConfig:
     fid_steps: int | None = option(None, "compute FID (and precision/recall) every N iterations")
     fid_num_samples: int = option(1000, "one-step samples per evaluation")
     fid_feature_extractor: str = option(
-        "inception", "Inception-v3 (the metrics extra) or a digits classifier", choices=("inception", "digits")
+        "inception",
+        "inception (Inception-v3 FID; the metrics extra), digits (a digits classifier), or dinov2 / clip (FD_DINOv2 / "
+        "fd_clip with facebook/dinov2-large / openai/clip-vit-large-patch14 from the Hub; see docs/evaluation.md)",
+        choices=("inception", "digits", "dinov2", "clip"),
     )
     fid_reference_stats: str | None = option(None, "an .npz with mu/sigma to compare against instead of the data")
     inception_weights: str | None = option(None, "a local Inception weights file, for machines without internet")
@@ -191,6 +206,7 @@ class RunConfig:
     num_validation_images: int = option(16, "images per sample grid")
     logging_steps: int = option(10, "log every N iterations")
     report_to: str = option("tensorboard", "tensorboard, wandb, all or none")
+    tracker_project_name: str = option("train_act", "the trackers' project (run) name")
     logging_dir: str = option("logs", "tracker folder inside --output_dir")
     push_to_hub: bool = option(False, "upload the trained pipeline to the Hub")
     hub_model_id: str | None = option(None, "the Hub repo (default: the name of --output_dir)")
@@ -281,6 +297,9 @@ PRESETS: dict[str, dict] = {
     "digits": {
         **IMPROVED_RECIPE,
         "normalize_loss_weight": True,
+        # R1 at 5 (the paper's CIFAR-10 weight) flattens D on digits (docs/benchmarks.md, "Investigation"); 0.1
+        # keeps it informative, measured over seeds in docs/benchmarks.md
+        "gp_weight": 0.1,
         "resolution": 16,
         "class_conditional": True,
         "fid_feature_extractor": "digits",

@@ -95,11 +95,11 @@ def sample_timestep_indices(
             `"uniform"` (paper) or `"lognormal"` (improved CT:
             `P(n) ~ erf((ln t_{n+1} - P_mean) / (sqrt(2) P_std)) - erf((ln t_n - P_mean) / (sqrt(2) P_std))`).
         p_mean (`float`), p_std (`float`): Log-normal parameters.
-        generator (`torch.Generator`, *optional*): Random generator (on the CPU).
+        generator (`torch.Generator`, *optional*): Random generator on `sigmas`' device (indices are drawn there).
     """
     num_steps = sigmas.shape[0]
     if distribution == "uniform":
-        return torch.randint(0, num_steps - 1, (batch_size,), generator=generator)
+        return torch.randint(0, num_steps - 1, (batch_size,), generator=generator, device=sigmas.device)
     if distribution == "lognormal":
         probs = lognormal_index_probabilities(sigmas, p_mean, p_std)
         return torch.multinomial(probs, batch_size, replacement=True, generator=generator)
@@ -108,7 +108,7 @@ def sample_timestep_indices(
 
 def lognormal_index_probabilities(sigmas: torch.Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> torch.Tensor:
     """The improved-CT probabilities of the indices n = 0..N-2 (they sum to 1)."""
-    cdf = torch.erf((torch.log(sigmas.double().cpu()) - p_mean) / (math.sqrt(2) * p_std))
+    cdf = torch.erf((torch.log(sigmas.double()) - p_mean) / (math.sqrt(2) * p_std))
     probs = cdf[1:] - cdf[:-1]
     return probs / probs.sum()
 
@@ -137,5 +137,6 @@ def expected_consistency_loss_weight(
         probs = torch.full((num_pairs,), 1 / num_pairs, dtype=torch.float64)
     else:
         probs = lognormal_index_probabilities(sigmas, p_mean, p_std)
-    weights = consistency_loss_weight(sigmas.double().cpu(), torch.arange(num_pairs), weighting)
-    return float((probs * weights).sum())
+    sigmas = sigmas.double().cpu()
+    weights = consistency_loss_weight(sigmas, torch.arange(num_pairs), weighting)
+    return float((probs.cpu() * weights).sum())

@@ -2,36 +2,57 @@
 """The Hub side of a run: the model card written beside a saved pipeline, and the upload (shared by the training
 script and the checkpoint converter). Tokens are passed through, never written."""
 
+import re
 from pathlib import Path
 
+import jinja2
+from diffusers.utils.hub_utils import load_or_create_model_card, populate_model_card
 from huggingface_hub import ModelCard, ModelCardData, create_repo, get_token, upload_folder
 
 from .config import TrainingError
 
+# the part of the card a run writes; on an existing card only this part is replaced, the rest is kept
+CARD_START, CARD_END = "<!-- diffusers-act: start -->", "<!-- diffusers-act: end -->"
+
+# Jinja templates, the card rendered by huggingface_hub's `ModelCard.from_template`
 MODEL_CARD_TEMPLATE = """---
-{card_data}
+{{ card_data }}
 ---
 
-# {title}
+# {{ title }}
 
-A {conditioning} one-step image generator ({num_params:.1f}M parameters, {resolution}x{resolution}) trained with
-Adversarial Consistency Training (ACT, Kong et al., arXiv 2311.14097) by
-[diffusers-act](https://github.com/diffusers-act/diffusers-act) on **{dataset}**, {recipe}, {iterations} iterations
-(final grid N = {final_num_timesteps}), precision: {precision}.
+{{ section }}
+"""
+
+MODEL_CARD_SECTION = """<!-- diffusers-act: start -->
+A {{ conditioning }} one-step image generator ({{ num_params }}M parameters, {{ resolution }}x{{ resolution }}) trained
+with Adversarial Consistency Training (ACT, Kong et al., arXiv 2311.14097) by
+[diffusers-act](https://github.com/diffusers-act/diffusers-act) on {{ dataset }}, {{ recipe }}, {{ iterations }}
+iterations (final grid N = {{ final_num_timesteps }}), precision: {{ precision }}.
 
 ## Use
 
-```bash
-pip install diffusers-act
-```
+With diffusers-act installed (`pip install diffusers-act`), the pipeline loads with diffusers' own loader:
 
 ```py
-from diffusers_act import ACTPipeline
+import diffusers_act  # lets DiffusionPipeline load ACT pipelines with this package's classes
+from diffusers import DiffusionPipeline
 
-pipe = ACTPipeline.from_pretrained("{repo_id}")
-images = {call}.images        # one step
+pipe = DiffusionPipeline.from_pretrained("{{ repo_id }}")  # an ACTPipeline
+images = {{ call }}.images        # one step
 images = pipe(num_inference_steps=2).images     # two steps
 ```
+
+Without it, diffusers runs the pipeline and scheduler code saved in this repo (`pipeline_act.py`, `editing.py`,
+`scheduler/scheduling_consistency_act.py`; read them first):
+
+```py
+from diffusers import DiffusionPipeline
+
+pipe = DiffusionPipeline.from_pretrained("{{ repo_id }}", custom_pipeline="pipeline_act", trust_remote_code=True)
+```
+
+Weights are safetensors only.
 
 ## Samples
 
@@ -41,18 +62,18 @@ Fixed seed; top: 1 step, bottom: 2 steps.
 
 ## Training
 
-{model}. The network shipped is {shipped}.
+{{ model }}. The network shipped is {{ shipped }}.
 
 Flags given on the command line:
 
-{flags}
+{{ flags }}
 
 The discriminator is in `discriminator/` (for fine-tuning); sampling does not need it.
 
 ## Evaluation
 
-{evaluation}
-"""
+{{ evaluation }}
+<!-- diffusers-act: end -->"""
 
 
 def write_model_card(
@@ -74,28 +95,24 @@ def write_model_card(
     metrics_note: str = "",
     repo_id: str | None = None,
 ) -> Path:
-    """Writes `README.md` with Hub metadata (`library_name: diffusers`) into a saved pipeline folder."""
+    """
+    Writes `README.md` with Hub metadata (`library_name: diffusers`, `pipeline_tag`, tags, the dataset) into a saved
+    pipeline folder. An existing card is updated, not overwritten (diffusers' `load_or_create_model_card`): its text
+    outside the part a run writes is kept, and its tags and datasets are extended.
+    """
     folder = Path(folder)
-    card_data = ModelCardData(
-        library_name="diffusers",
-        license="apache-2.0",
-        tags=["diffusers", "diffusers-act", "act", "consistency-model", "one-step", "image-generation"],
-        datasets=[dataset_id] if dataset_id else None,
-        pipeline_tag="unconditional-image-generation",
-    )
+    readme = folder / "README.md"
     shown = {k: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in flags.items()}
     listed = "\n".join(f"- `--{k} {v}`" for k, v in sorted(shown.items())) or "- (none)"
     if metrics:
         evaluation = metrics_note + "\n\n" + "\n".join(f"- {name}: {value:.4g}" for name, value in metrics.items())
     else:
         evaluation = "Not measured (train with `--fid_steps`, or run `scripts/evaluate.py`)."
-    content = MODEL_CARD_TEMPLATE.format(
-        card_data=card_data.to_yaml(),
-        title=folder.resolve().name,
+    fields = dict(
         conditioning="class-conditional" if class_conditional else "unconditional",
-        num_params=num_params / 1e6,
+        num_params=f"{num_params / 1e6:.1f}",
         resolution=resolution,
-        dataset=dataset,
+        dataset=f"[{dataset}](https://huggingface.co/datasets/{dataset_id})" if dataset_id else f"**{dataset}**",
         recipe=recipe,
         iterations=iterations,
         final_num_timesteps=final_num_timesteps,
@@ -107,8 +124,28 @@ def write_model_card(
         flags=listed,
         evaluation=evaluation,
     )
-    ModelCard(content).save(folder / "README.md")
-    return folder / "README.md"
+    section = jinja2.Template(MODEL_CARD_SECTION).render(**fields)
+    if readme.is_file():
+        card = load_or_create_model_card(str(readme))  # a path to a file: read, never fetched
+        pattern = re.compile(re.escape(CARD_START) + ".*?" + re.escape(CARD_END), flags=re.S)
+        text = pattern.sub(lambda _: section, card.text) if pattern.search(card.text) else f"{card.text}\n{section}\n"
+        card = ModelCard(f"---\n{card.data.to_yaml()}\n---\n{text}")
+    else:
+        card = ModelCard.from_template(
+            ModelCardData(license="apache-2.0"),
+            template_str=MODEL_CARD_TEMPLATE,
+            title=folder.resolve().name,
+            section=section,
+        )
+    # the Hub has no class-conditional task; class-conditional generators (DiT, MAR) are listed under this one
+    card.data.pipeline_tag = card.data.pipeline_tag or "unconditional-image-generation"
+    if dataset_id and dataset_id not in (card.data.datasets or []):
+        card.data.datasets = [*(card.data.datasets or []), dataset_id]
+    kind = "class-conditional-image-generation" if class_conditional else "unconditional-image-generation"
+    tags = ["diffusers", "diffusers-act", "act", "consistency-model", "one-step", "image-generation", kind]
+    card = populate_model_card(card, tags=[tag for tag in tags if tag not in (card.data.tags or [])])
+    card.save(readme)
+    return readme
 
 
 def prepare_hub_repo(repo_id: str, token: str | None = None, private: bool = False) -> str:

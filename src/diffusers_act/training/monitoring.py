@@ -55,6 +55,53 @@ def log_image(accelerator: Accelerator, name: str, image: PIL.Image.Image, step:
             pass
 
 
+class LogWindow:
+    """
+    The logged values of the iterations since the last log, summed as tensors where they are (no host-device
+    synchronisation per iteration); read with one transfer when logged, and checked for non-finite values (with the
+    models' weights) before logging and before every checkpoint. Values logged only on some iterations (R1's) keep
+    their last mean until they are logged again.
+
+    Args:
+        accelerator (`Accelerator`): To agree on finiteness across processes.
+    """
+
+    def __init__(self, accelerator: Accelerator):
+        self.accelerator, self.carried = accelerator, {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums, self.counts, self.latest = {}, {}, {}
+
+    def add(self, logs: dict) -> None:
+        """Adds one iteration's logs: tensors are summed on their device, other values kept as the latest."""
+        for key, value in logs.items():
+            if torch.is_tensor(value):
+                value = value.detach().float().to(self.accelerator.device)
+                self.sums[key] = self.sums[key] + value if key in self.sums else value
+                self.counts[key] = self.counts.get(key, 0) + 1
+            else:
+                self.latest[key] = value
+
+    def all_finite(self, *modules: torch.nn.Module) -> bool:
+        """Whether every value added since the last reset and every weight of `modules` is finite, on every process
+        (one transfer and one reduction)."""
+        host = [math.isfinite(v) for v in self.latest.values() if isinstance(v, (int, float))]
+        checks = [torch.isfinite(value).all() for value in self.sums.values()] + [torch.tensor(all(host))]
+        params = [p.detach() for module in modules for p in module.parameters()]
+        if params:  # the norm of a tensor with a NaN or an infinity is not finite
+            checks.append(torch.isfinite(torch.stack(torch._foreach_norm(params))).all().to(self.accelerator.device))
+        finite = torch.stack([check.to(self.accelerator.device) for check in checks]).all().float()
+        return self.accelerator.reduce(finite, reduction="sum").item() == self.accelerator.num_processes
+
+    def means(self) -> dict:
+        """The window's means (one transfer), the latest non-tensor values, and carried values not in this window."""
+        keys = list(self.sums)
+        values = torch.stack([self.sums[k] / self.counts[k] for k in keys]).tolist() if keys else []
+        self.carried.update(zip(keys, values, strict=True))
+        return {**self.carried, **self.latest}
+
+
 class JsonlLog:
     """
     The run's `logs.jsonl`: one JSON object per line, `{"step": k, ...}`, written by the main process only.
@@ -90,9 +137,13 @@ class SampleEvaluator:
 
     Args:
         reference_images (`torch.Tensor`): Training images in `[0, 1]`, `(N, C, H, W)` (unused with `reference_stats`).
-        feature_extractor (`str`): `"inception"` (the `metrics` extra) or `"digits"`.
+        feature_extractor (`str`): `"inception"` (the `metrics` extra), `"digits"`, or `"dinov2"` / `"clip"`
+            ([`~diffusers_act.evaluation.DINOv2Features`], [`~diffusers_act.evaluation.CLIPFeatures`], loaded from
+            the Hub; their distance is logged as `fd_dinov2` / `fd_clip` instead of `fid`).
         num_samples (`int`): Samples per evaluation.
         resolution, seed, device, inception_weights, reference_stats: As the training flags of those names.
+        feature_extractor_model (`str`, *optional*): For `"dinov2"` / `"clip"`, a Hub id or local folder that
+            replaces the default model.
     """
 
     def __init__(
@@ -105,8 +156,15 @@ class SampleEvaluator:
         device: torch.device | str = "cpu",
         inception_weights: str | None = None,
         reference_stats: str | None = None,
+        feature_extractor_model: str | None = None,
     ):
-        from ..evaluation import FeatureStatistics, InceptionV3Features, extract_features, train_digits_classifier
+        from ..evaluation import (
+            TRANSFORMERS_FEATURE_EXTRACTORS,
+            FeatureStatistics,
+            InceptionV3Features,
+            extract_features,
+            train_digits_classifier,
+        )
 
         self.num_samples, self.seed, self.device, self.digits = (
             num_samples,
@@ -117,6 +175,8 @@ class SampleEvaluator:
         if self.digits:
             self.extractor, accuracy = train_digits_classifier(resolution, seed=seed)
             logger.info(f"Digits classifier for FID: {accuracy:.1%} held-out accuracy")
+        elif feature_extractor in TRANSFORMERS_FEATURE_EXTRACTORS:
+            self.extractor = TRANSFORMERS_FEATURE_EXTRACTORS[feature_extractor](feature_extractor_model)
         else:
             self.extractor = InceptionV3Features(inception_weights)
         self.extractor.to(device)

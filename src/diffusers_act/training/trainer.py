@@ -61,8 +61,10 @@ class ACTTrainer:
     target network is a plain module with the generator's architecture, kept identical on every process. With
     `config.adv_weight == 0` no discriminator is needed and an iteration is exactly consistency training.
 
-    Random draws use torch's global generators, in this order per phase: the indices n (CPU), then the noise z (on
-    the images' device); the discriminator phase then draws its own n and z.
+    Random draws use torch's global generators on the images' device, in this order per phase: the indices n, then
+    the noise z; the discriminator phase then draws its own n and z (and the augmentation its parameters). An
+    iteration does not wait for the device: the grid of each N is kept on the device, n is drawn there, and the
+    returned logs are tensors, read when logged ([`LogWindow`]).
 
     Args:
         unet: The online generator F_theta (optionally prepared).
@@ -100,16 +102,16 @@ class ACTTrainer:
         self.accelerator = accelerator or Accelerator()
         self.discriminator, self.discriminator_optimizer = discriminator, discriminator_optimizer
         self.lr_schedulers, self.ema = tuple(lr_schedulers), ema
+        self._grids: dict[tuple, tuple[torch.Tensor, float]] = {}
+        self._frozen_discriminator = None
         self.distance = make_distance(config.loss_type, config.huber_c).to(self.accelerator.device)
         channels = self.accelerator.unwrap_model(unet).config.in_channels
-        self.augment = DifferentiableAugment(channels, p=config.aug_p) if config.augment else None
-        self.augment_controller = (
-            AugmentController(
+        self.augment_controller, self.augment = None, None
+        if config.augment:
+            self.augment_controller = AugmentController(
                 config.aug_target, config.aug_rate, config.aug_ema, p=config.aug_p, order=config.aug_update_order
             )
-            if config.augment
-            else None
-        )
+            self.augment = DifferentiableAugment(channels, p=self.augment_controller.p)
 
     @classmethod
     def build(
@@ -150,7 +152,7 @@ class ACTTrainer:
             min_decay = config.ema_decay if config.ema_warmup == "constant" else 0.0
             ema = EMAModel(
                 unet.parameters(), decay=config.ema_decay, min_decay=min_decay, model_cls=UNet2DModel,
-                model_config=unet.config,
+                model_config=unet.config, foreach=True,
             )  # fmt: skip
         betas, decay = (config.adam_beta1, config.adam_beta2), config.adam_weight_decay
         # accelerate steps a prepared schedule once per process, hence the counts times num_processes
@@ -158,12 +160,15 @@ class ACTTrainer:
             "num_warmup_steps": config.lr_warmup_steps * accelerator.num_processes,
             "num_training_steps": config.total_steps * accelerator.num_processes,
         }
-        optimizer = torch.optim.RAdam(unet.parameters(), lr=config.learning_rate, betas=betas, weight_decay=decay)
+        eps = config.adam_epsilon
+        optimizer = torch.optim.RAdam(
+            unet.parameters(), lr=config.learning_rate, betas=betas, eps=eps, weight_decay=decay
+        )
         objects = [unet, optimizer, get_scheduler(config.lr_scheduler, optimizer, **schedule)]
         if config.adversarial:
             d_betas = (config.discr_adam_beta1, config.discr_adam_beta2)
             d_optimizer = torch.optim.RAdam(
-                discriminator.parameters(), lr=config.discr_learning_rate, betas=d_betas, weight_decay=decay
+                discriminator.parameters(), lr=config.discr_learning_rate, betas=d_betas, eps=eps, weight_decay=decay
             )
             objects += [discriminator, d_optimizer, get_scheduler(config.lr_scheduler, d_optimizer, **schedule)]
         prepared = accelerator.prepare(*objects)
@@ -190,15 +195,37 @@ class ACTTrainer:
         size = num_timesteps(step, config.total_steps, config.s0, config.s1, config.num_timesteps_schedule)
         return size, target_ema_decay(size, config.s0, config.mu0, config.target_ema_schedule)
 
+    def grid(self, num_timesteps: int, device: torch.device) -> tuple[torch.Tensor, float]:
+        """The training grid of size N on `device` and the mean consistency-loss weight over n (for
+        `normalize_loss_weight`), computed once per N."""
+        key = (num_timesteps, str(device))
+        if key not in self._grids:
+            config = self.config
+            sigmas = self.scheduler.karras_sigmas(num_timesteps)
+            mean_weight = expected_consistency_loss_weight(
+                sigmas, config.loss_weighting, config.index_distribution, config.p_mean, config.p_std
+            )
+            self._grids[key] = (sigmas.to(device), mean_weight)
+        return self._grids[key]
+
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
         return images if self.augment is None else self.augment(images)
 
     def _draw(self, sigmas: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         config = self.config
         indices = sample_timestep_indices(
-            sigmas.cpu(), images.shape[0], config.index_distribution, config.p_mean, config.p_std
+            sigmas, images.shape[0], config.index_distribution, config.p_mean, config.p_std
         )
-        return indices.to(images.device), torch.randn_like(images)
+        return indices, torch.randn_like(images)
+
+    def _discriminator_without_gradients(self) -> tuple[nn.Module, dict]:
+        """D (unwrapped, so DDP stays out of the generator's pass) and its parameters detached: views of the same
+        storage, so they follow D's updates, and the generator's backward pass computes no gradients for D."""
+        module = self.accelerator.unwrap_model(self.discriminator)
+        if self._frozen_discriminator is None or self._frozen_discriminator[0] is not module:
+            tensors = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+            self._frozen_discriminator = (module, {name: t.detach() for name, t in tensors.items()})
+        return self._frozen_discriminator
 
     # ------------------------------------------------------------------------------------------------------------
     def generator_loss(
@@ -234,22 +261,19 @@ class ACTTrainer:
                 )  # fmt: skip
             weight_ct = consistency_loss_weight(sigmas, indices, config.loss_weighting)
             if config.normalize_loss_weight:
-                weight_ct = weight_ct / expected_consistency_loss_weight(
-                    sigmas, config.loss_weighting, config.index_distribution, config.p_mean, config.p_std
-                )
+                weight_ct = weight_ct / self.grid(num_timesteps, sigmas.device)[1]
             loss_ct = self.distance(student.float(), target.float()) * weight_ct
             terms = {"loss_ct": loss_ct.mean().detach()}
             if not config.adversarial:
                 return {"consistency": loss_ct.mean(), **terms}
             weight = adversarial_weight(indices + 1, num_timesteps, config.adv_weight, config.adv_weight_mid)
             weight = weight.to(loss_ct)
-            # D's parameters get no gradient here; the unwrapped module keeps DDP out of this forward pass
-            discriminator = acc.unwrap_model(self.discriminator).requires_grad_(False)
-            try:
-                time_input = self.scheduler.precondition_noise(sigma_next)
-                logits = discriminator(self._augment(student), time_input, class_labels)
-            finally:
-                discriminator.requires_grad_(True)
+            # D's parameters get no gradient here (detached views, no per-step requires_grad_ toggling)
+            discriminator, frozen = self._discriminator_without_gradients()
+            time_input = self.scheduler.precondition_noise(sigma_next)
+            logits = torch.func.functional_call(
+                discriminator, frozen, (self._augment(student), time_input, class_labels)
+            )
             loss_g = generator_adversarial_loss(logits.float(), config.gan_loss)
         return {
             "consistency": ((1 - weight) * loss_ct).mean(),
@@ -265,13 +289,19 @@ class ACTTrainer:
         class_labels: torch.Tensor | None,
         sigmas: torch.Tensor,
         num_timesteps: int,
-    ) -> dict[str, float]:
-        """Steps 1-5 of Algorithm 1: [`generator_loss`] and an optimizer step on the generator."""
+    ) -> dict[str, torch.Tensor]:
+        """Steps 1-5 of Algorithm 1: [`generator_loss`] and an optimizer step on the generator; detached logs."""
         losses = self.generator_loss(images, class_labels, sigmas, num_timesteps)
         self.accelerator.backward(losses["consistency"] + losses.get("adversarial", 0))
+        self._clip_gradients(self.unet)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return {key: losses[key].item() for key in ("loss_ct", "loss_g", "adv_weight_mean") if key in losses}
+        return {key: losses[key].detach() for key in ("loss_ct", "loss_g", "adv_weight_mean") if key in losses}
+
+    def _clip_gradients(self, model: nn.Module) -> None:
+        """`--max_grad_norm`: clips the model's gradient norm once its gradients are complete (no host read)."""
+        if self.config.max_grad_norm is not None and self.accelerator.sync_gradients:
+            self.accelerator.clip_grad_norm_(model.parameters(), self.config.max_grad_norm)
 
     @torch.no_grad()
     def update_target(self, mu: float) -> None:
@@ -290,7 +320,7 @@ class ACTTrainer:
         sigmas: torch.Tensor,
         num_timesteps: int,
         step: int,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         """
         Steps 7-10: D on generated images (from the first half of `images`) against reals (the second half),
         lambda-weighted, with R1 on the augmented reals every `gp_interval` iterations; an optimizer step.
@@ -312,8 +342,9 @@ class ACTTrainer:
                 fake_labels,
             ).float()
         compute_r1 = step % config.gp_interval == 0 and config.gp_weight > 0
-        augmented_reals = self._augment(reals).detach().requires_grad_(compute_r1)
-        inputs = torch.cat([self._augment(fakes), augmented_reals])
+        augmented = self._augment(torch.cat([fakes, reals]))  # one call, independent draws per image
+        augmented_reals = augmented[half:].detach().requires_grad_(compute_r1)
+        inputs = torch.cat([augmented[:half], augmented_reals])
         time_input = self.scheduler.precondition_noise(torch.cat([sigma_next, sigma_next]))
         labels = None if class_labels is None else torch.cat([fake_labels, real_labels])
         with acc.autocast():
@@ -322,19 +353,20 @@ class ACTTrainer:
         loss_d = (weight * discriminator_adversarial_loss(logits[:half], logits[half:])).mean()
         # share of the batch D classifies right (logit sign); 0.5 means it tells nothing apart
         d_accuracy = ((logits[:half] < 0).float().mean() + (logits[half:] > 0).float().mean()) / 2
-        logs = {"loss_d": loss_d.item(), "d_accuracy": d_accuracy.item()}
+        logs = {"loss_d": loss_d.detach(), "d_accuracy": d_accuracy}
         loss = loss_d
         if compute_r1:
             # Algorithm 2 lines 14-16: L_gp = w_gp ||grad||^2 (what ACT-Aug reads), and D minimises lambda L_gp
             r1 = r1_penalty(logits[half:], augmented_reals)
             loss_gp = config.gp_weight * r1.mean()
             loss = loss + config.gp_weight * (weight * r1).mean() * (config.gp_interval if config.gp_lazy else 1)
-            logs.update(loss_gp=loss_gp.item(), r1=r1.mean().item())
+            logs.update(loss_gp=loss_gp.detach(), r1=r1.mean().detach())
         acc.backward(loss)
+        self._clip_gradients(self.discriminator)
         self.discriminator_optimizer.step()
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         if compute_r1 and self.augment_controller is not None and acc.sync_gradients:
-            self.augment.p = self.augment_controller.update(logs["loss_gp"])
+            self.augment.p = self.augment_controller.update(loss_gp.detach())
         return logs
 
     # ------------------------------------------------------------------------------------------------------------
@@ -345,23 +377,24 @@ class ACTTrainer:
         class_labels: torch.Tensor | None = None,
         discriminator_images: torch.Tensor | None = None,
         discriminator_class_labels: torch.Tensor | None = None,
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor | float]:
         """
         One iteration k = `step`: generator step on `images`, target and evaluation-EMA updates (once the gradients
         of an optimizer step are complete), then, for ACT, a discriminator step on `discriminator_images` (first
         half: sources of generated images; second half: reals); then the learning-rate schedules step.
 
         Returns:
-            `dict` of floats: `loss_ct`, `num_timesteps` (N), `mu`, and for ACT `loss_g`, `adv_weight_mean`,
-            `loss_d`, `d_accuracy` (share of D's batch it classifies right; 0.5 = chance), `loss_gp` and `r1` (on R1
-            iterations) and `aug_p`.
+            `dict`: `num_timesteps` (N) and `mu` as floats; as detached 0-d tensors (read them when logging, not
+            every iteration, so that the host does not wait for the device): `loss_ct`, and for ACT `loss_g`,
+            `adv_weight_mean`, `loss_d`, `d_accuracy` (share of D's batch it classifies right; 0.5 = chance), `loss_gp`
+            and `r1` (on R1 iterations) and `aug_p`.
         """
         if self.optimizer is None or (self.config.adversarial and self.discriminator_optimizer is None):
             raise ValueError("This trainer has no optimizers (it can only compute losses); build it with `build`.")
         if self.config.adversarial and discriminator_images is None:
             raise ValueError("ACT needs `discriminator_images` (a second batch) for its discriminator step.")
         size, mu = self.curriculum(step)
-        sigmas = self.scheduler.karras_sigmas(size, device=images.device)
+        sigmas = self.grid(size, images.device)[0]
         logs = {"num_timesteps": float(size), "mu": mu}
         models = [self.unet, self.discriminator] if self.config.adversarial else [self.unet]
         # one accumulation context per iteration, so that both optimizers step on the same micro-batch
@@ -376,7 +409,7 @@ class ACTTrainer:
                     self.discriminator_step(discriminator_images, discriminator_class_labels, sigmas, size, step)
                 )
                 if self.augment is not None:
-                    logs["aug_p"] = self.augment.p
+                    logs["aug_p"] = torch.as_tensor(self.augment.p)
         for schedule in self.lr_schedulers:
             schedule.step()
         return logs

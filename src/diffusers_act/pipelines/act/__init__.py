@@ -1,4 +1,36 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+from .editing import (
+    BlockAverageTransform,
+    IdentityTransform,
+    KnownCoordinates,
+    LuminanceTransform,
+    OrthogonalTransform,
+    replace_known,
+    slerp,
+    strength_to_sigma,
+)
 from .pipeline_act import ACTPipeline
+from .pipeline_act_editing import (
+    ACTColorizationPipeline,
+    ACTDenoisingPipeline,
+    ACTImg2ImgPipeline,
+    ACTInterpolationPipeline,
+    ACTSuperResolutionPipeline,
+)
 
-__all__ = ["ACTPipeline"]
+__all__ = [
+    "ACTPipeline",
+    "ACTColorizationPipeline",
+    "ACTDenoisingPipeline",
+    "ACTImg2ImgPipeline",
+    "ACTInterpolationPipeline",
+    "ACTSuperResolutionPipeline",
+    "BlockAverageTransform",
+    "IdentityTransform",
+    "KnownCoordinates",
+    "LuminanceTransform",
+    "OrthogonalTransform",
+    "replace_known",
+    "slerp",
+    "strength_to_sigma",
+]

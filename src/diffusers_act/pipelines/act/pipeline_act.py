@@ -1,7 +1,6 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """ACTPipeline: one-step, multistep, class-conditional and inpainting sampling of ACT consistency models."""
 
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -9,24 +8,35 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
+from diffusers import CMStochasticIterativeScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DModel
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
-from huggingface_hub import hf_hub_download, snapshot_download
 
 from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler
+from .editing import IdentityTransform, KnownCoordinates
 
 ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | list
 
 EXAMPLE_DOC_STRING = """
     Examples:
         ```py
-        >>> from diffusers_act import ACTPipeline
+        >>> import PIL.Image
+        >>> import torch
+        >>> from diffusers import DiffusionPipeline
 
-        >>> pipe = ACTPipeline.from_pretrained("user/act-cifar10")
-        >>> images = pipe(batch_size=4).images  # one step
-        >>> images = pipe(batch_size=4, num_inference_steps=2).images  # multistep
-        >>> filled = pipe(image=photo, mask_image=mask, num_inference_steps=4).images[0]  # white = repaint
+        >>> import diffusers_act  # lets DiffusionPipeline load ACT pipelines with this package's classes
+
+        >>> pipe = DiffusionPipeline.from_pretrained("your-name/act-digits")  # an ACTPipeline
+        >>> generator = torch.Generator().manual_seed(0)
+        >>> image = pipe(class_labels=3, generator=generator).images[0]  # one step, a 3
+        >>> images = pipe(batch_size=4, num_inference_steps=2, generator=generator).images  # two steps
+
+        >>> # zero-shot inpainting: white mask pixels are repainted, black ones kept
+        >>> mask = PIL.Image.new("L", image.size, 0)
+        >>> mask.paste(255, (0, 0, image.width, image.height // 2))  # repaint the top half
+        >>> filled = pipe(image=image, mask_image=mask, num_inference_steps=4, generator=generator).images[0]
         ```
 """
 
@@ -41,17 +51,19 @@ class ACTPipeline(DiffusionPipeline):
     Args:
         unet ([`UNet2DModel`]):
             The consistency model's network `F_theta`.
-        scheduler ([`ConsistencyACTScheduler`]):
-            Owns the noise levels and the preconditioning. A [`CMStochasticIterativeScheduler`] config loads into it
-            with `ConsistencyACTScheduler.from_config(...)`.
+        scheduler ([`ConsistencyACTScheduler`] or [`CMStochasticIterativeScheduler`]):
+            Owns the noise levels and the preconditioning. diffusers' [`CMStochasticIterativeScheduler`] samples the
+            same images but does not return the denoised estimate, which inpainting and the `"denoised"` callback
+            tensor need; `ConsistencyACTScheduler.from_config(pipe.scheduler.config)` converts it.
     """
 
     model_cpu_offload_seq = "unet"
     _callback_tensor_inputs = ["latents", "denoised"]
 
-    def __init__(self, unet: UNet2DModel, scheduler: ConsistencyACTScheduler):
+    def __init__(self, unet: UNet2DModel, scheduler: ConsistencyACTScheduler | CMStochasticIterativeScheduler):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
+        self.image_processor = VaeImageProcessor(vae_scale_factor=1, do_resize=False)
 
     # ----------------------------------------------------------------------------------------------------------
     # Loading from the Hub
@@ -66,26 +78,19 @@ class ACTPipeline(DiffusionPipeline):
         kwargs.setdefault("use_safetensors", True)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
-    @classmethod
-    def download(cls, pretrained_model_name: str, **kwargs) -> str:
+    def save_config(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> None:
         """
-        Downloads a saved `ACTPipeline` from the Hub and returns the local folder.
-
-        diffusers' own `download` refuses pipelines whose components live outside diffusers; this one fetches
-        `model_index.json` and the config and safetensors files of the components it lists (not, for instance,
-        the `discriminator/` folder or training checkpoints that a training run may have pushed beside them).
+        Writes `model_index.json` (called by `save_pretrained`), and beside it the pipeline's and the scheduler's
+        code, so that `DiffusionPipeline.from_pretrained(folder, custom_pipeline="pipeline_act",
+        trust_remote_code=True)` loads the folder where this package is not installed (see
+        `diffusers_act.pipelines.remote_code`).
         """
-        hub_kwargs = {
-            key: kwargs[key]
-            for key in ("cache_dir", "force_download", "proxies", "local_files_only", "token", "revision")
-            if kwargs.get(key) is not None
-        }
-        index_file = hf_hub_download(pretrained_model_name, cls.config_name, **hub_kwargs)
-        with open(index_file, encoding="utf-8") as f:
-            components = [name for name, value in json.load(f).items() if not name.startswith("_") and value]
-        allow_patterns = [cls.config_name] + [f"{name}/*.json" for name in components]
-        allow_patterns += [f"{name}/*.safetensors" for name in components]
-        return snapshot_download(pretrained_model_name, allow_patterns=allow_patterns, **hub_kwargs)
+        super().save_config(save_directory, push_to_hub=push_to_hub, **kwargs)
+        try:
+            from diffusers_act.pipelines.remote_code import write_remote_code
+        except ImportError:  # this class was itself loaded as remote code; its folder already holds the code
+            return
+        write_remote_code(save_directory)
 
     # ----------------------------------------------------------------------------------------------------------
     # Input checking and preparation
@@ -143,6 +148,13 @@ class ACTPipeline(DiffusionPipeline):
             raise ValueError(
                 f"`callback_on_step_end_tensor_inputs` has {unknown}; the tensors on offer are "
                 f"{self._callback_tensor_inputs}."
+            )
+        needs_denoised = image is not None or "denoised" in (callback_on_step_end_tensor_inputs or [])
+        if needs_denoised and not hasattr(self.scheduler, "precondition_outputs"):
+            raise ValueError(
+                f"Inpainting and the `'denoised'` callback tensor need the denoised estimate of each step, which "
+                f"{type(self.scheduler).__name__}.step does not return. Use ConsistencyACTScheduler: "
+                "`pipe.scheduler = ConsistencyACTScheduler.from_config(pipe.scheduler.config)`."
             )
 
     def prepare_class_labels(
@@ -216,18 +228,24 @@ class ACTPipeline(DiffusionPipeline):
         return known.expand(batch_size, -1, -1, -1), (repaint > 0.5).expand(batch_size, channels, -1, -1)
 
     def postprocess(self, sample: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarray | list[PIL.Image.Image]:
-        if output_type == "latent":
-            return sample
-        images = (sample / 2 + 0.5).clamp(0, 1)
-        if output_type == "pt":
-            return images
-        images = images.float().cpu().permute(0, 2, 3, 1).numpy()
-        return images if output_type == "np" else self.numpy_to_pil(images)
+        """`[-1, 1]` samples to `output_type` with diffusers' `VaeImageProcessor.postprocess`."""
+        return self.image_processor.postprocess(sample, output_type=output_type)
+
+    @property
+    def num_timesteps(self) -> int:
+        """Number of sampling steps of the current (or last) call, as on diffusers' pipelines."""
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        """Set `pipe._interrupt = True` in a `callback_on_step_end` to skip the remaining steps."""
+        return self._interrupt
 
     # ----------------------------------------------------------------------------------------------------------
     # Sampling
     # ----------------------------------------------------------------------------------------------------------
     @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
         batch_size: int = 1,
@@ -281,6 +299,8 @@ class ACTPipeline(DiffusionPipeline):
         Returns:
             [`~pipelines.ImagePipelineOutput`] or `tuple`: the images (a list for `"pil"`).
         """
+        if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
         self.check_inputs(
             batch_size,
             num_inference_steps,
@@ -305,15 +325,21 @@ class ACTPipeline(DiffusionPipeline):
         inpainting = image is not None
         if inpainting:
             known, repaint = self.prepare_inpainting(image, mask_image, batch_size, device, dtype)
+            keep_known = KnownCoordinates.from_transform(known, IdentityTransform(~repaint))
 
+        self._num_timesteps = len(self.scheduler.timesteps)
+        self._interrupt = False
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
+            if self.interrupt:
+                continue
             model_input = self.scheduler.scale_model_input(latents, t)
             model_output = self.unet(model_input, t, class_labels=class_labels, return_dict=False)[0]
-            latents, denoised = self.scheduler.step(model_output, t, latents, generator=generator, return_dict=False)
+            step_output = self.scheduler.step(model_output, t, latents, generator=generator)
+            # diffusers' CMStochasticIterativeScheduler returns no denoised estimate (check_inputs needs none then)
+            latents, denoised = step_output.prev_sample, getattr(step_output, "pred_original_sample", None)
             if inpainting:
-                # CM Algorithm 4: keep the known pixels of the denoised image, re-noised with the same noise
-                latents = torch.where(repaint, latents, known + (latents - denoised))
-                denoised = torch.where(repaint, denoised, known)
+                # CM Algorithm 4 with A = identity: keep the known pixels, re-noised with the step's noise (editing.py)
+                latents, denoised = keep_known(latents, denoised)
             if callback_on_step_end is not None:
                 callback_kwargs = {"latents": latents, "denoised": denoised}
                 callback_kwargs = {k: callback_kwargs[k] for k in callback_on_step_end_tensor_inputs}

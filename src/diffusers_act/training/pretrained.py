@@ -1,0 +1,68 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""Fine-tuning: the networks of a saved `ACTPipeline` (a training run's output folder, a Hub repo, or an authors'
+checkpoint converted with `scripts/convert_act_original_to_diffusers.py`) as the starting point of a run."""
+
+import logging
+from pathlib import Path
+
+from diffusers import UNet2DModel
+
+from ..models.discriminator import ACTDiscriminator
+
+logger = logging.getLogger(__name__)
+
+
+def load_pretrained_networks(
+    name_or_path: str, revision: str | None = None, variant: str | None = None
+) -> tuple[UNet2DModel, ACTDiscriminator | None]:
+    """
+    The generator (`unet/`) of a saved `ACTPipeline` and, when saved beside it, its discriminator
+    (`discriminator/`), read from safetensors files only.
+
+    Args:
+        name_or_path (`str`): A local folder or a Hub repo id.
+        revision (`str`, *optional*), variant (`str`, *optional*): As in `from_pretrained`.
+
+    Returns:
+        `(unet, discriminator)`; `discriminator` is None when none was saved.
+    """
+    kwargs = {"revision": revision, "variant": variant, "use_safetensors": True}
+    local = Path(name_or_path)
+    if local.exists() and not (local / "unet").is_dir():
+        raise ValueError(
+            f"--pretrained_model_name_or_path {name_or_path} has no `unet/` folder: pass the folder a training run or "
+            "`ACTPipeline.save_pretrained` wrote (model_index.json, unet/, scheduler/), or convert an authors' "
+            "checkpoint first with scripts/convert_act_original_to_diffusers.py."
+        )
+    try:
+        unet = UNet2DModel.from_pretrained(name_or_path, subfolder="unet", **kwargs)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot load the generator from --pretrained_model_name_or_path {name_or_path!r} ({error}). Check the "
+            "folder or Hub id (and --revision / --variant), and that you are online or have it in the Hub cache."
+        ) from error
+    if local.exists() and not (local / "discriminator").is_dir():
+        return unet, None
+    try:
+        discriminator = ACTDiscriminator.from_pretrained(name_or_path, subfolder="discriminator", **kwargs)
+    except OSError:
+        logger.info(f"{name_or_path} has no discriminator/; the discriminator starts from random weights.")
+        return unet, None
+    return unet, discriminator
+
+
+def check_pretrained_fits(unet: UNet2DModel, channels: int, num_classes: int | None) -> None:
+    """A clear error when the data do not fit the pretrained generator (channels, class conditioning)."""
+    if unet.config.in_channels != channels:
+        raise ValueError(
+            f"The pretrained generator takes {unet.config.in_channels}-channel images, the training data have "
+            f"{channels}. Fine-tune on data with {unet.config.in_channels} channel(s)."
+        )
+    model_classes = unet.config.num_class_embeds
+    if (model_classes is None) != (num_classes is None) or (num_classes and model_classes < num_classes):
+        have = f"{model_classes} classes" if model_classes else "no class conditioning"
+        want = f"{num_classes} classes" if num_classes else "no labels (unconditional)"
+        raise ValueError(
+            f"The pretrained generator has {have}, the run trains with {want}. Pass --class_conditional / "
+            "--no-class_conditional or --label_column so that they agree."
+        )

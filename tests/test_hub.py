@@ -1,0 +1,53 @@
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+"""The model card a run writes (diffusers' `load_or_create_model_card` / `populate_model_card`)."""
+
+from huggingface_hub import ModelCard
+
+from diffusers_act.training.hub import CARD_END, CARD_START, write_model_card
+
+FIELDS = dict(
+    dataset="ylecun/mnist",
+    dataset_id="ylecun/mnist",
+    recipe="the digits preset",
+    model="Model: a tiny UNet",
+    shipped="the target network",
+    class_conditional=True,
+    resolution=16,
+    num_params=1_234_567,
+    iterations=10,
+    final_num_timesteps=20,
+    precision="fp32",
+    flags={"max_train_steps": 10},
+    repo_id="someone/act-digits",
+)
+
+
+def test_new_card_metadata_links_the_dataset_and_tags_the_conditioning(tmp_path):
+    card = ModelCard.load(write_model_card(tmp_path, **FIELDS))
+    assert card.data.library_name == "diffusers" and card.data.license == "apache-2.0"
+    assert card.data.pipeline_tag == "unconditional-image-generation"
+    assert card.data.datasets == ["ylecun/mnist"]
+    assert {"diffusers-act", "consistency-model", "class-conditional-image-generation"} <= set(card.data.tags)
+    assert "unconditional-image-generation" not in card.data.tags
+    assert "[ylecun/mnist](https://huggingface.co/datasets/ylecun/mnist)" in card.text
+    assert "1.2M parameters" in card.text and "- `--max_train_steps 10`" in card.text
+    # both documented ways to load it
+    assert 'DiffusionPipeline.from_pretrained("someone/act-digits")' in card.text
+    assert 'custom_pipeline="pipeline_act", trust_remote_code=True' in card.text
+    unconditional = ModelCard.load(write_model_card(tmp_path / "u", **{**FIELDS, "class_conditional": False}))
+    assert "unconditional-image-generation" in unconditional.data.tags
+    assert "class-conditional-image-generation" not in unconditional.data.tags
+
+
+def test_an_existing_card_is_updated_not_overwritten(tmp_path):
+    (tmp_path / "README.md").write_text(
+        "---\nlicense: mit\ntags:\n- mine\ndatasets:\n- someone/extra\n---\n\n# My model\n\nMy notes.\n"
+    )
+    write_model_card(tmp_path, **FIELDS)
+    write_model_card(tmp_path, **{**FIELDS, "iterations": 30})  # a second run replaces only its own part
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.license == "mit" and card.data.datasets == ["someone/extra", "ylecun/mnist"]
+    assert card.data.tags[0] == "mine" and len(card.data.tags) == len(set(card.data.tags))
+    assert card.text.startswith("\n# My model\n\nMy notes.\n")
+    assert card.text.count(CARD_START) == card.text.count(CARD_END) == 1
+    assert "30\niterations" in card.text and "10\niterations" not in card.text
