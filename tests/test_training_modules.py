@@ -371,3 +371,22 @@ def test_discriminator_loss_weights_l_d_and_r1_by_lambda_and_r1_runs_every_inter
         d = trainer.discriminator
         expected = (lam * (F.softplus(d(fakes, None)) + F.softplus(-d(batch[4:], None)))).mean().item()
     assert logs["loss_d"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_checkpoint_removed_while_it_is_read_does_not_count_and_does_not_crash(tmp_path, monkeypatch):
+    """Another process prunes checkpoint-2 while this one lists its files (seen in CI as a FileNotFoundError)."""
+    make_run(tmp_path, steps=(2, 4))
+    real_stat, calls = type(tmp_path).stat, []
+
+    def vanishing(path, *args, **kwargs):  # is_file() still sees model_index.json, the size read does not
+        if path.parent.name == "checkpoint-2" and path.name == "model_index.json":
+            calls.append(path)
+            if len(calls) % 2 == 0:
+                raise FileNotFoundError(path)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(type(tmp_path), "stat", vanishing)
+    assert checkpoints_module.checkpoint_problems(tmp_path / "checkpoint-2") == [
+        "files disappeared while it was read (being removed?)"
+    ]
+    assert [c.name for c in complete_checkpoints(tmp_path)] == ["checkpoint-4"]

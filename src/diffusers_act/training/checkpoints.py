@@ -31,8 +31,13 @@ CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 MANIFEST = "checkpoint.json"
 
 
-def _files(folder: Path) -> dict[str, int]:
-    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+def _files(folder: Path) -> dict[str, int] | None:
+    """Relative path -> size of every file; None when the folder changes while it is read (e.g. another process
+    prunes it), which no complete checkpoint does."""
+    try:
+        return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+    except FileNotFoundError:
+        return None
 
 
 def checkpoint_problems(folder: str | Path) -> list[str]:
@@ -44,6 +49,8 @@ def checkpoint_problems(folder: str | Path) -> list[str]:
     except (OSError, ValueError, KeyError, TypeError):
         return [f"no readable {MANIFEST}"]
     found = _files(folder)
+    if found is None:
+        return ["files disappeared while it was read (being removed?)"]
     found.pop(MANIFEST, None)
     problems = [f"{name} is missing" for name in listed if name not in found]
     problems += [
