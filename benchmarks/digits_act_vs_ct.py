@@ -165,6 +165,7 @@ def main(argv=None) -> str:
     num_samples = args.fid_num_samples or (300 if args.quick else 1000)
     seeds = [int(seed) for seed in args.seeds.split(",")]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="digits_act_vs_ct_"))
+    workdir.mkdir(parents=True, exist_ok=True)
     results_dir = Path(args.results_dir) if args.results_dir else workdir / "runs"
     results_dir.mkdir(parents=True, exist_ok=True)
     images_dir = Path(args.images_dir)
