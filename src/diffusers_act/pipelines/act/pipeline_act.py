@@ -322,11 +322,33 @@ class ACTPipeline(DiffusionPipeline):
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         latents = latents.to(device=device, dtype=dtype) * self.scheduler.init_noise_sigma
         class_labels = self.prepare_class_labels(batch_size, class_labels, generator, device)
-        inpainting = image is not None
-        if inpainting:
+        keep_known = None
+        if image is not None:  # inpainting: Algorithm 4 with A = identity
             known, repaint = self.prepare_inpainting(image, mask_image, batch_size, device, dtype)
             keep_known = KnownCoordinates.from_transform(known, IdentityTransform(~repaint))
 
+        sample = self._sample_loop(
+            latents, class_labels, generator, keep_known, callback_on_step_end, callback_on_step_end_tensor_inputs
+        )
+        # after the last step the scheduler returns the denoised sample itself (and inpainting the known pixels)
+        return self._output(sample, output_type, return_dict)
+
+    def _sample_loop(
+        self,
+        latents: torch.Tensor,
+        class_labels: torch.Tensor | None,
+        generator: torch.Generator | list[torch.Generator] | None,
+        keep_known: KnownCoordinates | None,
+        callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None,
+        callback_on_step_end_tensor_inputs: list[str],
+    ) -> torch.Tensor:
+        """
+        Consistency sampling over `self.scheduler.timesteps` from the noisy `latents` (every pipeline here runs this
+        loop); with `keep_known`, every denoised estimate and its re-noised sample keep the known coordinates
+        (Consistency Models, Algorithm 4). Returns the last sample, before the final clip to the image range.
+        """
+        if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
         self._num_timesteps = len(self.scheduler.timesteps)
         self._interrupt = False
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
@@ -337,8 +359,7 @@ class ACTPipeline(DiffusionPipeline):
             step_output = self.scheduler.step(model_output, t, latents, generator=generator)
             # diffusers' CMStochasticIterativeScheduler returns no denoised estimate (check_inputs needs none then)
             latents, denoised = step_output.prev_sample, getattr(step_output, "pred_original_sample", None)
-            if inpainting:
-                # CM Algorithm 4 with A = identity: keep the known pixels, re-noised with the step's noise (editing.py)
+            if keep_known is not None:  # keep the known coordinates, re-noised with the step's noise (editing.py)
                 latents, denoised = keep_known(latents, denoised)
             if callback_on_step_end is not None:
                 callback_kwargs = {"latents": latents, "denoised": denoised}
@@ -346,9 +367,10 @@ class ACTPipeline(DiffusionPipeline):
                 overrides = callback_on_step_end(self, i, t, callback_kwargs) or {}
                 latents = overrides.get("latents", latents)
                 denoised = overrides.get("denoised", denoised)
+        return latents
 
-        # after the last step the scheduler returns the denoised sample itself (and inpainting the known pixels)
-        images = self.postprocess(latents, output_type)
+    def _output(self, sample: torch.Tensor, output_type: str, return_dict: bool) -> ImagePipelineOutput | tuple:
+        images = self.postprocess(sample, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (images,)

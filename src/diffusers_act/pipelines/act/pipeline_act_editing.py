@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 from diffusers import ImagePipelineOutput
-from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
@@ -142,48 +141,6 @@ class _ACTEditingPipeline(ACTPipeline):
             return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         return latents.to(device=device, dtype=dtype)
 
-    def _edit_loop(
-        self,
-        latents: torch.Tensor,
-        class_labels: torch.Tensor | None,
-        generator: Generator,
-        keep_known: KnownCoordinates | None,
-        callback_on_step_end: Callback,
-        callback_on_step_end_tensor_inputs: list[str],
-    ) -> torch.Tensor:
-        """
-        Consistency sampling over `self.scheduler.timesteps` from the noisy `latents`; with `keep_known`, every
-        denoised estimate (and its re-noised sample) keeps the known coordinates (Consistency Models, Algorithm 4).
-        Returns the last denoised sample, before the final clip to the image range.
-        """
-        # PipelineCallback objects name their own tensor inputs, as in ACTPipeline
-        if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
-            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
-        self._num_timesteps = len(self.scheduler.timesteps)
-        self._interrupt = False
-        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            if self.interrupt:
-                continue
-            model_input = self.scheduler.scale_model_input(latents, t)
-            model_output = self.unet(model_input, t, class_labels=class_labels, return_dict=False)[0]
-            latents, denoised = self.scheduler.step(model_output, t, latents, generator=generator, return_dict=False)
-            if keep_known is not None:
-                latents, denoised = keep_known(latents, denoised)
-            if callback_on_step_end is not None:
-                callback_kwargs = {"latents": latents, "denoised": denoised}
-                callback_kwargs = {k: callback_kwargs[k] for k in callback_on_step_end_tensor_inputs}
-                overrides = callback_on_step_end(self, i, t, callback_kwargs) or {}
-                latents = overrides.get("latents", latents)
-                denoised = overrides.get("denoised", denoised)
-        return latents
-
-    def _finish(self, sample: torch.Tensor, output_type: str, return_dict: bool) -> ImagePipelineOutput | tuple:
-        images = self.postprocess(sample, output_type)
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (images,)
-        return ImagePipelineOutput(images=images)
-
     def _sample_with_known(
         self,
         keep_known: KnownCoordinates,
@@ -205,10 +162,10 @@ class _ACTEditingPipeline(ACTPipeline):
         self.scheduler.set_timesteps(num_inference_steps=num_inference_steps, timesteps=timesteps, device=device)
         noise = self._noise(batch_size, generator, latents, device, dtype) * self.scheduler.init_noise_sigma
         labels = self.prepare_class_labels(batch_size, class_labels, generator, device)
-        sample = self._edit_loop(
+        sample = self._sample_loop(
             noise, labels, generator, keep_known, callback_on_step_end, callback_on_step_end_tensor_inputs
         )
-        return self._finish(sample, output_type, return_dict)
+        return self._output(sample, output_type, return_dict)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -493,10 +450,10 @@ class ACTImg2ImgPipeline(_ACTEditingPipeline):
         if add_noise:
             start = start + sigma * self._noise(batch_size, generator, latents, device, dtype)
         labels = self.prepare_class_labels(batch_size, class_labels, generator, device)
-        sample = self._edit_loop(
+        sample = self._sample_loop(
             start, labels, generator, None, callback_on_step_end, callback_on_step_end_tensor_inputs
         )
-        return self._finish(sample, output_type, return_dict)
+        return self._output(sample, output_type, return_dict)
 
 
 DENOISING_EXAMPLE = """
@@ -680,7 +637,7 @@ class ACTInterpolationPipeline(_ACTEditingPipeline):
             labels = self.prepare_class_labels(num_images, class_labels, first, device)
         # one copy of the first generator per image: the same re-noising noise all along the path
         step_generators = [torch.Generator(device=first.device).set_state(first.get_state()) for _ in alphas]
-        sample = self._edit_loop(
+        sample = self._sample_loop(
             path, labels, step_generators, None, callback_on_step_end, callback_on_step_end_tensor_inputs
         )
-        return self._finish(sample, output_type, return_dict)
+        return self._output(sample, output_type, return_dict)
