@@ -317,10 +317,7 @@ class ACTPipeline(DiffusionPipeline):
             num_inference_steps = 1
 
         self.scheduler.set_timesteps(num_inference_steps=num_inference_steps, timesteps=timesteps, device=device)
-        shape = (batch_size, *self.image_shape)
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        latents = latents.to(device=device, dtype=dtype) * self.scheduler.init_noise_sigma
+        latents = self._noise(batch_size, generator, latents, device, dtype) * self.scheduler.init_noise_sigma
         class_labels = self.prepare_class_labels(batch_size, class_labels, generator, device)
         keep_known = None
         if image is not None:  # inpainting: Algorithm 4 with A = identity
@@ -332,6 +329,12 @@ class ACTPipeline(DiffusionPipeline):
         )
         # after the last step the scheduler returns the denoised sample itself (and inpainting the known pixels)
         return self._output(sample, output_type, return_dict)
+
+    def _noise(self, batch_size: int, generator, latents: torch.Tensor | None, device, dtype) -> torch.Tensor:
+        """Unit-variance noise of the UNet's image shape (drawn with `generator`), or the given `latents`."""
+        if latents is None:
+            return randn_tensor((batch_size, *self.image_shape), generator=generator, device=device, dtype=dtype)
+        return latents.to(device=device, dtype=dtype)
 
     def _sample_loop(
         self,

@@ -135,12 +135,6 @@ class _ACTEditingPipeline(ACTPipeline):
                 f"{' or '.join(map(str, channels))} channel(s)."
             )
 
-    def _noise(self, batch_size: int, generator: Generator, latents: torch.Tensor | None, device, dtype):
-        shape = (batch_size, *self.image_shape)
-        if latents is None:
-            return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        return latents.to(device=device, dtype=dtype)
-
     def _sample_with_known(
         self,
         keep_known: KnownCoordinates,
