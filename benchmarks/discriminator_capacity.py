@@ -13,6 +13,7 @@ t (0.5: cannot tell them apart). `t = 80` scores one-step samples from pure nois
 """
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from probe_discriminator import roc_auc  # noqa: E402
 
 from diffusers_act import ACTDiscriminator, ConsistencyACTScheduler  # noqa: E402
 from diffusers_act.evaluation import digits_tensors  # noqa: E402
+from diffusers_act.models.discriminator import double_backward_attention  # noqa: E402
 from diffusers_act.training import consistency_function, sample_timestep_indices  # noqa: E402
 from diffusers_act.training.losses import discriminator_adversarial_loss, r1_penalty  # noqa: E402
 
@@ -74,7 +76,9 @@ def train_discriminator(unet, scheduler, sigmas, times, gp_weight, steps, lr, ba
             )
         with_r1 = gp_weight > 0 and step % gp_interval == 0
         reals = images[half:].clone().requires_grad_(with_r1)
-        logits = disc(torch.cat([fakes, reals]), scheduler.precondition_noise(torch.cat([t, t])), labels).flatten()
+        with double_backward_attention() if with_r1 else contextlib.nullcontext():
+            logits = disc(torch.cat([fakes, reals]), scheduler.precondition_noise(torch.cat([t, t])), labels)
+        logits = logits.flatten()
         loss = 0.3 * discriminator_adversarial_loss(logits[:half], logits[half:]).mean()
         if with_r1:
             loss = loss + gp_weight * 0.3 * r1_penalty(logits[half:], reals).mean()

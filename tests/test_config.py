@@ -2,6 +2,7 @@
 """The one source of training defaults: ACTConfig / RunConfig, presets as rows of overrides, the generated flags."""
 
 import pytest
+import torch
 
 from diffusers_act.training import IMPROVED_RECIPE, PRESETS, ACTConfig, RunConfig, build_parser, parse_args
 from diffusers_act.training.config import flag_fields, total_steps_for
@@ -149,3 +150,21 @@ def test_a_precision_the_device_cannot_run_is_an_error_if_asked_for_and_a_fallba
         resolve_mixed_precision(run, "cpu")
     run, _ = parse_args(["--mixed_precision", "bf16"])
     assert resolve_mixed_precision(run, "cpu") == ("bf16", "")  # CPU autocast runs bf16
+
+
+def test_mixed_precision_auto_is_bf16_on_a_bf16_gpu_else_fp32(monkeypatch):
+    from diffusers_act.training.config import resolve_mixed_precision
+
+    run, _ = parse_args(["--mixed_precision", "auto"])
+    assert resolve_mixed_precision(run, "cpu") == (
+        "no",
+        "--mixed_precision auto chose fp32 (no bf16 GPU: training on cpu)",
+    )
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100")
+    assert resolve_mixed_precision(run, "cuda") == (
+        "bf16",
+        "--mixed_precision auto chose bf16 (NVIDIA H100 supports it)",
+    )
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_mixed_precision(run, "cuda")[0] == "no"

@@ -90,6 +90,11 @@ def test_lognormal_probabilities_and_sampling():
     assert probs.argmax() not in (0, 8)
     with pytest.raises(ValueError, match="Unknown index distribution"):
         sample_timestep_indices(sigmas, 3, "beta")
+    # probabilities computed once (as a trainer caches them per N) give the same draws
+    again = sample_timestep_indices(
+        sigmas, 20000, "lognormal", generator=torch.Generator().manual_seed(0), probabilities=probs
+    )
+    assert torch.equal(again, draws)
 
 
 def test_consistency_loss_weight():

@@ -65,14 +65,38 @@ def test_save_and_load_round_trip(tmp_path):
     assert all(torch.equal(state[k], loaded_state[k]) for k in state)
 
 
-def test_r1_double_backward_through_attention():
-    d = ACTDiscriminator.from_unet_config(tiny_unet().config)
-    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+def r1_gradients(d, x):
+    x = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(d(x, 1.0).sum(), x, create_graph=True)
+    d.zero_grad(set_to_none=True)
     grad.square().sum().backward()
+    return {name: p.grad.clone() for name, p in d.named_parameters() if p.grad is not None}
+
+
+def test_r1_double_backward_through_attention():
+    """D's attention is SDPA (fused kernels outside R1); inside `double_backward_attention` R1's double backward
+    runs and gives the gradients of plain-matmul attention (diffusers' AttnProcessor, the reference)."""
+    from diffusers.models.attention_processor import Attention, AttnProcessor
+
+    from diffusers_act.models.discriminator import double_backward_attention
+
+    d = ACTDiscriminator.from_unet_config(tiny_unet().config)
+    x = torch.randn(2, 3, 8, 8)
     attention = d.down_blocks[1].attentions[0]
+    assert type(attention.processor).__name__ == "AttnProcessor2_0"  # SDPA
+    with pytest.raises(RuntimeError, match="derivative for .*scaled_dot_product"):  # the fused CPU kernel
+        r1_gradients(d, x)
+    with double_backward_attention():
+        grads = r1_gradients(d, x)
+    for module in d.modules():
+        if isinstance(module, Attention):
+            module.set_processor(AttnProcessor())
+    reference = r1_gradients(d, x)
+    assert set(grads) == set(reference)
+    for name in grads:
+        torch.testing.assert_close(grads[name], reference[name], rtol=1e-4, atol=1e-6)
     for weight in (attention.to_q.weight, attention.to_k.weight, attention.to_v.weight):
-        assert weight.grad is not None and weight.grad.abs().sum() > 0
+        assert weight.grad.abs().sum() > 0
 
 
 def test_mismatched_config_is_rejected():

@@ -369,3 +369,47 @@ def test_an_iteration_reads_nothing_back_from_the_device():
     assert {"loss_ct", "loss_g", "loss_d", "loss_gp", "r1", "aug_p", "d_accuracy"} <= set(means)
     assert means["aug_p"] == pytest.approx((0.35 + 0.35 + 0.4 + 0.4) / 4)  # p rises by 0.05 at each R1 step
     assert window.all_finite(trainer.unet, trainer.discriminator)
+
+
+@pytest.mark.slow
+def test_torch_compile_gives_the_eager_losses_and_weights():
+    """`--torch_compile` (generator, target, D without R1) computes the same iterations as eager code: the same seed
+    gives the same losses, to float tolerance, over iterations with and without R1."""
+    config = ACTConfig(total_steps=10, s0=4, s1=8, gp_interval=2, augment=True, aug_p=0.2)
+    runs = []
+    for compiled in (False, True):
+        trainer = make_trainer(config)
+        if compiled:
+            trainer.compile()
+        torch.manual_seed(1)
+        logs = [trainer.train_step(images(seed=k), k, None, images(seed=10 + k)) for k in range(1, 5)]
+        runs.append((logs, snapshot(trainer.unet), snapshot(trainer.discriminator), trainer))
+    (eager_logs, eager_unet, eager_d, _), (compiled_logs, compiled_unet, compiled_d, trainer) = runs
+    assert set(trainer._compiled) == {"unet", "target", "generator_no_grad", "discriminator"}
+    for a, b in zip(eager_logs, compiled_logs, strict=True):
+        assert set(a) == set(b)
+        for key in ("loss_ct", "loss_g", "loss_d"):
+            torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6)
+    assert "loss_gp" in eager_logs[1] and "loss_gp" in compiled_logs[1]  # iteration 2: R1, eager D in both
+    for name in eager_unet:
+        torch.testing.assert_close(compiled_unet[name], eager_unet[name], rtol=1e-3, atol=1e-5)
+    for name in eager_d:
+        torch.testing.assert_close(compiled_d[name], eager_d[name], rtol=1e-3, atol=1e-5)
+
+
+def test_index_probabilities_are_computed_once_per_grid(monkeypatch):
+    import diffusers_act.training.trainer as trainer_module
+
+    calls = []
+    original = trainer_module.lognormal_index_probabilities
+    monkeypatch.setattr(
+        trainer_module, "lognormal_index_probabilities", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    config = ACTConfig(total_steps=6, s0=4, s1=8, index_distribution="lognormal", adv_weight=0.0)
+    trainer = make_trainer(config)
+    for step in range(6):
+        trainer.train_step(images(seed=step), step)
+    sizes = {trainer.curriculum(k)[0] for k in range(6)}
+    assert len(sizes) > 1 and len(calls) == len(sizes)  # one per N, not one per draw (two per iteration)
+    grid = trainer.grid(trainer.curriculum(0)[0], torch.device("cpu"))
+    torch.testing.assert_close(grid.index_probabilities, original(grid.sigmas))

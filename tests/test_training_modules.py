@@ -32,7 +32,13 @@ from diffusers_act.training import (
     sample_grid,
     sample_timestep_indices,
 )
-from diffusers_act.training.data import image_channels, load_training_dataset
+from diffusers_act.training.data import (
+    DeviceBatches,
+    decode_dataset,
+    image_channels,
+    load_training_dataset,
+    use_data_on_device,
+)
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
@@ -172,6 +178,75 @@ def test_resumable_batches_continue_where_an_uninterrupted_run_would():
     for (e1, b1), (e2, b2) in zip(straight[7:], resumed, strict=True):
         assert e1 == e2 and torch.equal(b1["pixel_values"], b2["pixel_values"])
     assert not torch.equal(straight[0][1]["pixel_values"], straight[5][1]["pixel_values"])  # reshuffled
+
+
+def loader_batches(dataset, batch_size, seed, start, count):
+    from accelerate.utils import DataLoaderConfiguration
+
+    accelerator = Accelerator(dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=seed))
+    iterator = resumable_batches(accelerator.prepare(make_dataloader(dataset, batch_size, seed)), accelerator, start)
+    return [next(iterator) for _ in range(count)]
+
+
+def test_device_batches_are_the_data_loaders_batches_decoded_once():
+    """`--data_on_device`: the digits decoded once to uint8 give exactly the loader's pixel values, and the device
+    batches are the loader's (same order under the script's seedable sampler, across epochs and on resume)."""
+    dataset = load_training_dataset(max_train_samples=40).with_transform(
+        make_transform("image", 1, 8, True, False, "label")
+    )
+    decoded = decode_dataset(dataset, batch_size=16)
+    assert decoded["pixel_values"].dtype == torch.uint8 and decoded["pixel_values"].shape == (40, 1, 8, 8)
+    for i in (0, 17, 39):
+        assert torch.equal(decoded["pixel_values"][i].float() / 127.5 - 1, dataset[i]["pixel_values"])
+        assert decoded["labels"][i] == dataset[i]["labels"]
+    batches = DeviceBatches(decoded, 8, seed=3, device=torch.device("cpu"))
+    assert len(batches) == 5
+    stream = batches.resumable(0)
+    straight = [next(stream) for _ in range(12)]  # crosses two epoch boundaries
+    reference = loader_batches(dataset, 8, 3, 0, 12)
+    for (e1, b1), (e2, b2) in zip(straight, reference, strict=True):
+        assert e1 == e2 and torch.equal(b1["pixel_values"], b2["pixel_values"])
+        assert torch.equal(b1["labels"], b2["labels"])
+    stream = batches.resumable(7)
+    for (e1, b1), (e2, b2) in zip(straight[7:], [next(stream) for _ in range(5)], strict=True):
+        assert e1 == e2 and torch.equal(b1["pixel_values"], b2["pixel_values"])
+
+
+def test_device_batches_flip_on_the_device_and_shard_between_processes():
+    dataset = load_training_dataset(max_train_samples=48).with_transform(make_transform("image", 1, 8, True, False))
+    decoded = decode_dataset(dataset)
+    plain = [b["pixel_values"] for b in DeviceBatches(decoded, 8, 1, torch.device("cpu")).epoch(0)]
+    flipping = DeviceBatches(decoded, 8, 1, torch.device("cpu"), random_flip=True)
+    flipped = [b["pixel_values"] for b in flipping.epoch(0)]
+    is_flipped = []
+    for a, b in zip(plain, flipped, strict=True):  # each image as it is, or mirrored
+        same, mirrored = (a == b).flatten(1).all(1), (a.flip(-1) == b).flatten(1).all(1)
+        assert bool((same | mirrored).all())
+        is_flipped += (mirrored & ~same).tolist()
+    assert 12 <= sum(is_flipped) <= 36  # 48 fair coins (symmetric images count as unflipped)
+    again = [b["pixel_values"] for b in flipping.epoch(0, skip=2)]  # a resumed run draws the same flips
+    assert all(torch.equal(a, b) for a, b in zip(flipped[2:], again, strict=True))
+    shards = [DeviceBatches(decoded, 8, 1, torch.device("cpu"), process_index=r, num_processes=2) for r in (0, 1)]
+    assert [len(s) for s in shards] == [3, 3]
+    parts = [[b["pixel_values"] for b in s.epoch(0)] for s in shards]
+    assert all(torch.equal(plain[2 * i + r], parts[r][i]) for r in (0, 1) for i in range(3))  # batches r, r + 2, ...
+    with pytest.raises(ValueError, match="fewer than one batch of 32 for each of 2 process"):
+        DeviceBatches(decoded, 32, 1, torch.device("cpu"), num_processes=2)
+
+
+def test_data_on_device_is_chosen_by_size_and_crop():
+    from types import SimpleNamespace
+
+    def run(mode, center_crop=True, resolution=32):
+        return SimpleNamespace(data_on_device=mode, center_crop=center_crop, resolution=resolution)
+
+    assert use_data_on_device(run("auto"), 50_000, 3)  # CIFAR-10: 150 MB
+    assert not use_data_on_device(run("auto", resolution=64), 1_281_167, 3)  # ImageNet 64: 15.7 GB
+    assert use_data_on_device(run("yes", resolution=64), 1_281_167, 3)
+    assert not use_data_on_device(run("no"), 10, 3)
+    assert not use_data_on_device(run("auto", center_crop=False), 10, 3)
+    with pytest.raises(ValueError, match="random crops .* need the data loader: pass --data_on_device no"):
+        use_data_on_device(run("yes", center_crop=False), 10, 3)
 
 
 def test_unet_config_for_a_run():

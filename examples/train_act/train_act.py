@@ -44,7 +44,13 @@ from diffusers_act.training import (
 )
 from diffusers_act.training.checkpoints import check_output_dir, remove_paths
 from diffusers_act.training.config import TrainingError, resolve_mixed_precision, run_command_line, total_steps_for
-from diffusers_act.training.data import count_classes, image_channels
+from diffusers_act.training.data import (
+    DeviceBatches,
+    count_classes,
+    decode_dataset,
+    image_channels,
+    use_data_on_device,
+)
 from diffusers_act.training.hub import prepare_hub_repo
 from diffusers_act.training.pretrained import check_pretrained_fits, load_pretrained_networks
 
@@ -67,11 +73,12 @@ def main(argv: list[str] | None = None) -> Path:
         project_config=ProjectConfiguration(
             project_dir=str(output_dir), logging_dir=str(output_dir / run.logging_dir)
         ),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=run.seed),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=run.seed, non_blocking=True),
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if run.allow_tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions once
 
     # checks before any work: the output folder, the Hub
     if precision_note:
@@ -110,16 +117,21 @@ def main(argv: list[str] | None = None) -> Path:
         channels = UNet2DModel.load_config(run.model_config_name_or_path).get("in_channels", 3)
     else:
         channels = UNET_PRESETS[run.preset]["in_channels"] if run.preset else image_channels(dataset, run.image_column)
+    # small datasets are decoded once and kept on the device (uint8; flips and shuffling there), others stream
+    on_device = use_data_on_device(run, len(dataset), channels)
     dataset = dataset.with_transform(
         make_transform(
-            run.image_column, channels, run.resolution, run.center_crop, run.random_flip,
+            run.image_column, channels, run.resolution, run.center_crop, run.random_flip and not on_device,
             run.label_column if conditional else None,
         )
     )  # fmt: skip
+    decoded = decode_dataset(dataset, num_workers=run.dataloader_num_workers) if on_device else None
     evaluator = None
     if run.fid_steps and accelerator.is_main_process:
         reference = None
-        if not run.fid_reference_stats:
+        if not run.fid_reference_stats and decoded is not None:
+            reference = (decoded["pixel_values"][:50_000].float() / 127.5 - 1) / 2 + 0.5
+        elif not run.fid_reference_stats:
             reference = torch.stack([dataset[i]["pixel_values"] for i in range(min(len(dataset), 50_000))]) / 2 + 0.5
         evaluator = SampleEvaluator(
             reference, run.fid_feature_extractor, run.fid_num_samples, run.resolution, run.seed, accelerator.device,
@@ -127,7 +139,16 @@ def main(argv: list[str] | None = None) -> Path:
         )  # fmt: skip
     # ACT loads B images for the generator step and B for the discriminator's (B/2 generated, B/2 real)
     loader_batch = run.train_batch_size * (2 if config.adversarial else 1)
-    dataloader = accelerator.prepare(make_dataloader(dataset, loader_batch, run.seed, run.dataloader_num_workers))
+    if decoded is not None:
+        dataloader = DeviceBatches(
+            decoded, loader_batch, run.seed, accelerator.device, run.random_flip, accelerator.process_index,
+            accelerator.num_processes,
+        )  # fmt: skip
+    else:
+        loader = make_dataloader(
+            dataset, loader_batch, run.seed, run.dataloader_num_workers, pin_memory=accelerator.device.type == "cuda"
+        )
+        dataloader = accelerator.prepare(loader)
     config = total_steps_for(run, config, len(dataloader))
 
     # models: identical initial weights on every process; the trainer builds target, D, EMA and optimizers
@@ -143,6 +164,8 @@ def main(argv: list[str] | None = None) -> Path:
     if run.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     trainer = ACTTrainer.build(unet, config, accelerator, discriminator=discriminator)
+    if run.torch_compile:
+        trainer.compile(None if run.torch_compile_mode in (None, "default") else run.torch_compile_mode)
     recipe = f"preset `{run.preset}`" if run.preset else "no preset: the improved recipe for your own data"
     model = (
         f"fine-tuned from {run.pretrained_model_name_or_path}"
@@ -154,7 +177,8 @@ def main(argv: list[str] | None = None) -> Path:
     )  # fmt: skip
     logger.info(
         f"{recipe}; {model}, {channels} channel(s), {'class-conditional' if conditional else 'unconditional'}; "
-        f"{len(dataset)} images, {len(dataloader)} batches of {loader_batch} per process per epoch, "
+        f"{len(dataset)} images ({'on the device' if decoded is not None else 'streamed'}), {len(dataloader)} "
+        f"batches of {loader_batch} per process per epoch, "
         f"{accelerator.num_processes} process(es); {config.total_steps} iterations, "
         f"{sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M generator parameters"
     )
@@ -178,7 +202,8 @@ def main(argv: list[str] | None = None) -> Path:
                 f"Could not start the --report_to {run.report_to} tracker ({error}); logging to {log.path}."
             )
 
-    batches = resumable_batches(dataloader, accelerator, step * run.gradient_accumulation_steps)
+    start = step * run.gradient_accumulation_steps
+    batches = dataloader.resumable(start) if decoded is not None else resumable_batches(dataloader, accelerator, start)
     progress = tqdm(total=config.total_steps, initial=step, disable=not accelerator.is_local_main_process)
     progress.set_description("ACT" if config.adversarial else "CT")
     # logged values stay on the device until a log or a checkpoint, so iterations do not wait for the device

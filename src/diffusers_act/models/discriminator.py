@@ -2,16 +2,26 @@
 """ACTDiscriminator: the time-conditioned discriminator D(x, t) of ACT (ACT, arXiv 2311.14097, Sec. 3.3;
 docs/algorithm.md)."""
 
+import contextlib
 import math
 from collections.abc import Mapping
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.attention_processor import Attention, AttnProcessor
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block
 from torch import nn
+
+
+def double_backward_attention() -> contextlib.AbstractContextManager:
+    """
+    A context in which attention supports a double backward (R1 differentiates D's input gradient): D's attention
+    uses `scaled_dot_product_attention`, whose fused kernels (flash, memory-efficient) have no second derivative;
+    inside this context it runs the math kernel, whose ops do. Use it around D's forward on R1 iterations only.
+    """
+    return torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH)
+
 
 # UNet2DModel config keys that the discriminator takes over unchanged
 _SHARED_KEYS = (
@@ -145,11 +155,6 @@ class ACTDiscriminator(ModelMixin, ConfigMixin):
             self.adapter_pool2d, self.flatten = nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten()
             self.to_logit = nn.Linear(4 * channels, 1)
             self.to_logit_fx = nn.Linear(4 * channels, 1)  # unused, as in their code; kept so their weights load
-        # R1 differentiates D's input gradient: plain-matmul attention supports that double backward, the fused
-        # scaled_dot_product_attention kernels (flash / memory-efficient) do not.
-        for module in self.modules():
-            if isinstance(module, Attention):
-                module.set_processor(AttnProcessor())
 
     @classmethod
     def from_unet_config(

@@ -184,9 +184,25 @@ class RunConfig:
     train_batch_size: int = option(32, "B per process; ACT loads 2B images per iteration (B for G, B for D)")
     num_train_epochs: int | None = option(None, "train this many epochs (unless --max_train_steps is given)")
     gradient_accumulation_steps: int = option(1, "micro-batches per optimizer step")
-    mixed_precision: str = option("no", "autocast precision", choices=("no", "fp16", "bf16"))
+    mixed_precision: str = option(
+        "no",
+        "autocast precision; auto: bf16 on a GPU that has it, else fp32 (the choice is logged and in the model card)",
+        choices=("no", "fp16", "bf16", "auto"),
+    )
+    torch_compile: bool = option(False, "torch.compile the generator, target and discriminator (R1 stays eager)")
+    torch_compile_mode: str | None = option(
+        None,
+        "torch.compile mode (reduce-overhead: CUDA graphs)",
+        choices=("default", "reduce-overhead", "max-autotune"),
+    )
     allow_tf32: bool = option(False, "TF32 matmuls and convolutions on Ampere and newer GPUs")
     dataloader_num_workers: int = option(0, "data loading worker processes")
+    data_on_device: str = option(
+        "auto",
+        "decode the training set once and keep it on the device as uint8, flipping and shuffling there (auto: when "
+        "it is at most 2 GiB and --center_crop is on; random crops need the data loader)",
+        choices=("auto", "yes", "no"),
+    )
     # evaluation during training
     fid_steps: int | None = option(None, "compute FID (and precision/recall) every N iterations")
     fid_num_samples: int = option(1000, "one-step samples per evaluation")
@@ -419,6 +435,10 @@ def resolve_mixed_precision(run: RunConfig, device: str | torch.device | None = 
             else "cpu"
         )
     device = torch.device(device)
+    if run.mixed_precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return "bf16", f"--mixed_precision auto chose bf16 ({torch.cuda.get_device_name(device)} supports it)"
+        return "no", f"--mixed_precision auto chose fp32 (no bf16 GPU: training on {device.type})"
     problem = None
     if run.mixed_precision == "fp16" and device.type == "cpu":
         problem = "fp16 needs a GPU (on the CPU it would silently train in fp32); use bf16 or no"

@@ -83,6 +83,7 @@ def sample_timestep_indices(
     p_mean: float = -1.1,
     p_std: float = 2.0,
     generator: torch.Generator | None = None,
+    probabilities: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """
     Draws grid indices n in {0, ..., N-2} (the teacher's point; the student's is n + 1).
@@ -96,12 +97,15 @@ def sample_timestep_indices(
             `P(n) ~ erf((ln t_{n+1} - P_mean) / (sqrt(2) P_std)) - erf((ln t_n - P_mean) / (sqrt(2) P_std))`).
         p_mean (`float`), p_std (`float`): Log-normal parameters.
         generator (`torch.Generator`, *optional*): Random generator on `sigmas`' device (indices are drawn there).
+        probabilities (`torch.Tensor`, *optional*):
+            `lognormal_index_probabilities(sigmas, p_mean, p_std)` computed once for this grid (a trainer caches
+            them per N); computed here when not given.
     """
     num_steps = sigmas.shape[0]
     if distribution == "uniform":
         return torch.randint(0, num_steps - 1, (batch_size,), generator=generator, device=sigmas.device)
     if distribution == "lognormal":
-        probs = lognormal_index_probabilities(sigmas, p_mean, p_std)
+        probs = lognormal_index_probabilities(sigmas, p_mean, p_std) if probabilities is None else probabilities
         return torch.multinomial(probs, batch_size, replacement=True, generator=generator)
     raise ValueError(f"Unknown index distribution {distribution!r}; choose one of {INDEX_DISTRIBUTIONS}.")
 

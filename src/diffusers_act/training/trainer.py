@@ -6,6 +6,7 @@ import copy
 import json
 import pickle
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
@@ -15,7 +16,7 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
-from ..models.discriminator import ACTDiscriminator
+from ..models.discriminator import ACTDiscriminator, double_backward_attention
 from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
 from .augmentation import AugmentController, DifferentiableAugment
 from .config import ACTConfig
@@ -23,6 +24,7 @@ from .curricula import (
     adversarial_weight,
     consistency_loss_weight,
     expected_consistency_loss_weight,
+    lognormal_index_probabilities,
     num_timesteps,
     sample_timestep_indices,
     target_ema_decay,
@@ -33,6 +35,14 @@ from .losses import (
     make_distance,
     r1_penalty,
 )
+
+
+class Grid(NamedTuple):
+    """The training grid of one N on one device, with what is derived from it once."""
+
+    sigmas: torch.Tensor  # t_0 < ... < t_{N-1}
+    mean_weight: float  # E_n[w(n)], for `normalize_loss_weight`
+    index_probabilities: torch.Tensor | None  # P(n) of the log-normal index distribution; None when uniform
 
 
 def consistency_function(
@@ -102,8 +112,9 @@ class ACTTrainer:
         self.accelerator = accelerator or Accelerator()
         self.discriminator, self.discriminator_optimizer = discriminator, discriminator_optimizer
         self.lr_schedulers, self.ema = tuple(lr_schedulers), ema
-        self._grids: dict[tuple, tuple[torch.Tensor, float]] = {}
+        self._grids: dict[tuple, Grid] = {}
         self._frozen_discriminator = None
+        self._compiled: dict[str, nn.Module] = {}
         self.distance = make_distance(config.loss_type, config.huber_c).to(self.accelerator.device)
         channels = self.accelerator.unwrap_model(unet).config.in_channels
         self.augment_controller, self.augment = None, None
@@ -188,6 +199,25 @@ class ACTTrainer:
             unet, target, scheduler, optimizer, config, accelerator, discriminator, d_optimizer, schedulers, ema
         )
 
+    def compile(self, mode: str | None = None) -> None:
+        """
+        `--torch_compile`: runs the generator, the target and the discriminator through `torch.compile` (`mode`:
+        None, `"reduce-overhead"` for CUDA graphs, or `"max-autotune"`). D stays eager on R1 iterations (its double
+        backward does not run through compiled code). The modules themselves, their weights, checkpoints and the
+        shipped network are unchanged.
+        """
+        unwrap = self.accelerator.unwrap_model
+        self._compiled = {
+            "unet": torch.compile(self.unet, mode=mode),
+            "target": torch.compile(self.target_unet, mode=mode),
+            "generator_no_grad": torch.compile(unwrap(self.unet), mode=mode),
+        }
+        if self.discriminator is not None:
+            self._compiled["discriminator"] = torch.compile(self.discriminator, mode=mode)
+
+    def _model(self, name: str, module: nn.Module) -> nn.Module:
+        return self._compiled.get(name, module)
+
     # ------------------------------------------------------------------------------------------------------------
     def curriculum(self, step: int) -> tuple[int, float]:
         """N(k) and mu(k) at iteration `step`."""
@@ -195,9 +225,9 @@ class ACTTrainer:
         size = num_timesteps(step, config.total_steps, config.s0, config.s1, config.num_timesteps_schedule)
         return size, target_ema_decay(size, config.s0, config.mu0, config.target_ema_schedule)
 
-    def grid(self, num_timesteps: int, device: torch.device) -> tuple[torch.Tensor, float]:
-        """The training grid of size N on `device` and the mean consistency-loss weight over n (for
-        `normalize_loss_weight`), computed once per N."""
+    def grid(self, num_timesteps: int, device: torch.device) -> Grid:
+        """The training grid of size N on `device`, the mean consistency-loss weight over n (for
+        `normalize_loss_weight`) and the index probabilities, computed once per N."""
         key = (num_timesteps, str(device))
         if key not in self._grids:
             config = self.config
@@ -205,7 +235,10 @@ class ACTTrainer:
             mean_weight = expected_consistency_loss_weight(
                 sigmas, config.loss_weighting, config.index_distribution, config.p_mean, config.p_std
             )
-            self._grids[key] = (sigmas.to(device), mean_weight)
+            probabilities = None
+            if config.index_distribution == "lognormal":
+                probabilities = lognormal_index_probabilities(sigmas, config.p_mean, config.p_std).to(device)
+            self._grids[key] = Grid(sigmas.to(device), mean_weight, probabilities)
         return self._grids[key]
 
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
@@ -213,9 +246,11 @@ class ACTTrainer:
 
     def _draw(self, sigmas: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         config = self.config
+        probabilities = self.grid(sigmas.shape[0], sigmas.device).index_probabilities
         indices = sample_timestep_indices(
-            sigmas, images.shape[0], config.index_distribution, config.p_mean, config.p_std
-        )
+            sigmas, images.shape[0], config.index_distribution, config.p_mean, config.p_std,
+            probabilities=probabilities,
+        )  # fmt: skip
         return indices, torch.randn_like(images)
 
     def _discriminator_without_gradients(self) -> tuple[nn.Module, dict]:
@@ -251,13 +286,13 @@ class ACTTrainer:
         sigma_next, sigma = sigmas[indices + 1], sigmas[indices]
         with acc.autocast():
             student = consistency_function(
-                self.unet, self.scheduler, self.scheduler.add_noise(images, noise, sigmas=sigma_next), sigma_next,
-                class_labels,
+                self._model("unet", self.unet), self.scheduler,
+                self.scheduler.add_noise(images, noise, sigmas=sigma_next), sigma_next, class_labels,
             )  # fmt: skip
             with torch.no_grad():
                 target = consistency_function(
-                    self.target_unet, self.scheduler, self.scheduler.add_noise(images, noise, sigmas=sigma), sigma,
-                    class_labels,
+                    self._model("target", self.target_unet), self.scheduler,
+                    self.scheduler.add_noise(images, noise, sigmas=sigma), sigma, class_labels,
                 )  # fmt: skip
             weight_ct = consistency_loss_weight(sigmas, indices, config.loss_weighting)
             if config.normalize_loss_weight:
@@ -335,7 +370,7 @@ class ACTTrainer:
         sigma_next = sigmas[indices + 1]
         with torch.no_grad(), acc.autocast():
             fakes = consistency_function(
-                acc.unwrap_model(self.unet),
+                self._model("generator_no_grad", acc.unwrap_model(self.unet)),
                 self.scheduler,
                 self.scheduler.add_noise(sources, noise, sigmas=sigma_next),
                 sigma_next,
@@ -347,8 +382,12 @@ class ACTTrainer:
         inputs = torch.cat([augmented[:half], augmented_reals])
         time_input = self.scheduler.precondition_noise(torch.cat([sigma_next, sigma_next]))
         labels = None if class_labels is None else torch.cat([fake_labels, real_labels])
-        with acc.autocast():
-            logits = self.discriminator(inputs, time_input, labels).float()
+        if compute_r1:  # eager, and attention that supports the double backward
+            with acc.autocast(), double_backward_attention():
+                logits = self.discriminator(inputs, time_input, labels).float()
+        else:  # fused attention kernels (and the compiled D under --torch_compile)
+            with acc.autocast():
+                logits = self._model("discriminator", self.discriminator)(inputs, time_input, labels).float()
         weight = adversarial_weight(indices + 1, num_timesteps, config.adv_weight, config.adv_weight_mid).to(logits)
         loss_d = (weight * discriminator_adversarial_loss(logits[:half], logits[half:])).mean()
         # share of the batch D classifies right (logit sign); 0.5 means it tells nothing apart
