@@ -5,6 +5,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import bench_sampling
@@ -55,3 +57,67 @@ def test_bench_throughput_quick(tmp_path):
         assert float(row[3]) > 0 and float(row[5]) > 0 and row[6].strip().endswith("%")
     # an ACT iteration does more work than a CT one
     assert float(rows[2][5]) > float(rows[0][5])
+
+
+def test_the_lpips_stand_in_costs_what_vgg16_costs(tmp_path):
+    """bench_training_script times LPIPS with random weights: the stand-in must have VGG16's convolutions, whose
+    cost at 224x224 is 15.35 GMACs per image (torchvision's table: 15.47 GFLOPS for VGG16, of which its classifier
+    takes 0.12)."""
+    import textwrap
+
+    import bench_training_script
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    (tmp_path / "lpips").mkdir()
+    (tmp_path / "lpips" / "__init__.py").write_text(textwrap.dedent(bench_training_script.FAKE_LPIPS))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import lpips
+
+        network = lpips.LPIPS(net="vgg", verbose=False)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("lpips", None)
+    convolutions = [m for m in network.layers.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.out_channels for m in convolutions] == [64, 64, 128, 128, 256, 256, 256] + [512] * 6
+    a, b = torch.rand(1, 3, 224, 224) * 2 - 1, torch.rand(1, 3, 224, 224) * 2 - 1
+    with FlopCounterMode(display=False) as counter:
+        distance = network(a, b)
+    assert distance.shape == (1, 1, 1, 1)
+    macs_per_image = counter.get_total_flops() / 2 / 2  # two images; a MAC is two FLOPs
+    assert macs_per_image == pytest.approx(15.35e9, rel=0.01)
+
+
+def test_bench_training_script_rows_and_errors():
+    import bench_training_script as bench
+
+    assert bench.row_flags("cifar10+huber+bf16") == (
+        "cifar10",
+        ["--loss_type", "pseudo_huber", "--mixed_precision", "bf16"],
+    )
+    with pytest.raises(SystemExit, match=r"unknown option\(s\) \['fp8'\]"):
+        bench.row_flags("cifar10+fp8")
+    failed = bench.table_row("cifar10", "baseline", [{"error": "timed out after 120 s"}], 160, 80, 1.0, 1.0)
+    assert failed == "| cifar10 | baseline | failed: timed out after 120 s | | | | | |"
+    runs = [{"windows": [100.0, 160.0, 320.0], "peak_gib": 2.5, "shares": {"act.generator": 0.6, "other": 0.4}}]
+    row = bench.table_row("cifar10", "this tree", runs, loaded=160, batch=80, flops=1e12, peak=1e14)
+    # first window dropped; median 240 images/s over 160 loaded per iteration = 1.5 it/s, 120 generator images/s
+    assert row == "| cifar10 | this tree | 1.5 | 120 | 2.50 | 1.5% | 2 | generator 60%, other 40% |"
+
+
+@pytest.mark.slow
+def test_bench_training_script_times_the_digits_preset(tmp_path):
+    import bench_training_script
+
+    output = tmp_path / "bench.md"
+    bench_training_script.main(["--rows", "digits", "--iterations", "32", "--repeats", "1", "--profile",
+                                "--output", str(output)])  # fmt: skip
+    rows = [line.split("|")[1:-1] for line in output.read_text().splitlines() if line.startswith("| digits |")]
+    assert len(rows) == 1
+    its, images, memory, mfu, windows, profile = (cell.strip() for cell in rows[0][2:])
+    assert float(its) > 0 and float(images) == pytest.approx(32 * float(its), rel=0.02)
+    assert memory == "n/a" and mfu.endswith("%") and windows == "1"
+    shares = dict(part.rsplit(" ", 1) for part in profile.split(", "))
+    assert {"generator", "discriminator", "discriminator_r1"} <= set(shares)
+    assert 95 <= sum(float(v.rstrip("%")) for v in shares.values()) <= 105

@@ -21,6 +21,7 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from diffusers import UNet2DModel
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from diffusers_act import ACTPipeline
@@ -210,13 +211,14 @@ def main(argv: list[str] | None = None) -> Path:
     metrics, window = None, LogWindow(accelerator)
     window_images, window_start, checked_step = 0, time.perf_counter(), step
     while step < config.total_steps:
-        # draw a batch: B images for the generator step, B more for the discriminator step (B/2 fakes, B/2 reals)
-        epoch, batch = next(batches)
-        images, d_images = halves(batch["pixel_values"], run.train_batch_size)
-        labels, d_labels = halves(batch.get("labels"), run.train_batch_size)
-
-        # one iteration: generator step, target and EMA updates, discriminator step
-        window.add(trainer.train_step(images, step, labels, d_images, d_labels))
+        # draw a batch: B images for the generator step, B more for the discriminator step (B/2 fakes, B/2 reals);
+        # then one iteration: generator step, target and EMA updates, discriminator step (ranges for torch.profiler)
+        with record_function("act.iteration"):
+            with record_function("act.data"):
+                epoch, batch = next(batches)
+            images, d_images = halves(batch["pixel_values"], run.train_batch_size)
+            labels, d_labels = halves(batch.get("labels"), run.train_batch_size)
+            window.add(trainer.train_step(images, step, labels, d_images, d_labels))
         window_images += batch["pixel_values"].shape[0] * accelerator.num_processes
         if not accelerator.sync_gradients:
             continue  # a micro-batch of gradient accumulation
@@ -240,6 +242,8 @@ def main(argv: list[str] | None = None) -> Path:
             window.reset()
             logs["images_per_second"] = window_images / (time.perf_counter() - window_start)
             window_images, window_start = 0, time.perf_counter()
+            if torch.cuda.is_available():
+                logs["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
             progress.set_postfix(loss_ct=f"{logs['loss_ct']:.4g}", N=int(logs["num_timesteps"]))
             accelerator.log(logs, step=step)
             log.write(step, logs)

@@ -15,6 +15,7 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
+from torch.profiler import record_function
 
 from ..models.discriminator import ACTDiscriminator, double_backward_attention
 from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
@@ -326,11 +327,13 @@ class ACTTrainer:
         num_timesteps: int,
     ) -> dict[str, torch.Tensor]:
         """Steps 1-5 of Algorithm 1: [`generator_loss`] and an optimizer step on the generator; detached logs."""
-        losses = self.generator_loss(images, class_labels, sigmas, num_timesteps)
-        self.accelerator.backward(losses["consistency"] + losses.get("adversarial", 0))
-        self._clip_gradients(self.unet)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        with record_function("act.generator"):
+            losses = self.generator_loss(images, class_labels, sigmas, num_timesteps)
+            self.accelerator.backward(losses["consistency"] + losses.get("adversarial", 0))
+        with record_function("act.generator_optimizer"):
+            self._clip_gradients(self.unet)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
         return {key: losses[key].detach() for key in ("loss_ct", "loss_g", "adv_weight_mean") if key in losses}
 
     def _clip_gradients(self, model: nn.Module) -> None:
@@ -360,6 +363,24 @@ class ACTTrainer:
         Steps 7-10: D on generated images (from the first half of `images`) against reals (the second half),
         lambda-weighted, with R1 on the augmented reals every `gp_interval` iterations; an optimizer step.
         """
+        with record_function("act.discriminator_r1" if self._computes_r1(step) else "act.discriminator"):
+            loss, logs = self._discriminator_loss(images, class_labels, sigmas, num_timesteps, step)
+            self.accelerator.backward(loss)
+        with record_function("act.discriminator_optimizer"):
+            self._clip_gradients(self.discriminator)
+            self.discriminator_optimizer.step()
+            self.discriminator_optimizer.zero_grad(set_to_none=True)
+            if "loss_gp" in logs and self.augment_controller is not None and self.accelerator.sync_gradients:
+                self.augment.p = self.augment_controller.update(logs["loss_gp"])
+        return logs
+
+    def _computes_r1(self, step: int) -> bool:
+        return step % self.config.gp_interval == 0 and self.config.gp_weight > 0
+
+    def _discriminator_loss(
+        self, images: torch.Tensor, class_labels: torch.Tensor | None, sigmas: torch.Tensor, num_timesteps: int,
+        step: int,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
         config, acc = self.config, self.accelerator
         half = images.shape[0] // 2
         if half == 0 or images.shape[0] % 2:
@@ -376,7 +397,7 @@ class ACTTrainer:
                 sigma_next,
                 fake_labels,
             ).float()
-        compute_r1 = step % config.gp_interval == 0 and config.gp_weight > 0
+        compute_r1 = self._computes_r1(step)
         augmented = self._augment(torch.cat([fakes, reals]))  # one call, independent draws per image
         augmented_reals = augmented[half:].detach().requires_grad_(compute_r1)
         inputs = torch.cat([augmented[:half], augmented_reals])
@@ -400,13 +421,7 @@ class ACTTrainer:
             loss_gp = config.gp_weight * r1.mean()
             loss = loss + config.gp_weight * (weight * r1).mean() * (config.gp_interval if config.gp_lazy else 1)
             logs.update(loss_gp=loss_gp.detach(), r1=r1.mean().detach())
-        acc.backward(loss)
-        self._clip_gradients(self.discriminator)
-        self.discriminator_optimizer.step()
-        self.discriminator_optimizer.zero_grad(set_to_none=True)
-        if compute_r1 and self.augment_controller is not None and acc.sync_gradients:
-            self.augment.p = self.augment_controller.update(loss_gp.detach())
-        return logs
+        return loss, logs
 
     # ------------------------------------------------------------------------------------------------------------
     def train_step(
@@ -440,9 +455,10 @@ class ACTTrainer:
         with self.accelerator.accumulate(*models):
             logs.update(self.generator_step(images, class_labels, sigmas, size))
             if self.accelerator.sync_gradients:
-                self.update_target(mu)
-                if self.ema is not None:
-                    self.ema.step(self.accelerator.unwrap_model(self.unet).parameters())
+                with record_function("act.target_and_ema"):
+                    self.update_target(mu)
+                    if self.ema is not None:
+                        self.ema.step(self.accelerator.unwrap_model(self.unet).parameters())
             if self.config.adversarial:
                 logs.update(
                     self.discriminator_step(discriminator_images, discriminator_class_labels, sigmas, size, step)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+# Issue 13's GPU measurements in one device call (about 9 minutes; give the call timeout_s 560 and keep time for a
+# rerun), ranked so that a call cut short still answers the first questions:
+#   1. benchmarks/bench_training_script.py: the CIFAR-10 preset as shipped (LPIPS, fp32), this tree against a
+#      `git archive` of b93c2e9 in gpu_baseline/ (alternating, two runs each), then this tree's speed options: bf16,
+#      bf16 + torch.compile, pseudo-Huber (fp32, bf16 + compile); profile shares for the shipped row.
+#   2. the ImageNet 64 preset at 80 images per GPU in bf16 (MFU).
+#   3. host-device synchronisations inside ACT iterations (torch.cuda.set_sync_debug_mode("error")).
+# Carry the wheels (diffusers, datasets, dill, multiprocess, importlib_metadata, fsspec) in .whl/ and the baseline:
+#   git archive b93c2e9 | (mkdir -p gpu_baseline && tar -x -C gpu_baseline)
+# and run: bash benchmarks/gpu_throughput_check.sh   (results land in $OUT, or in gpu_check/ when OUT is unset)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    .whl/diffusers-*.whl .whl/datasets-*.whl .whl/dill-*.whl .whl/multiprocess-*.whl .whl/importlib_metadata-*.whl \
+    .whl/fsspec-*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+out=$(realpath -m "${OUT:-gpu_check}")
+mkdir -p "$out"
+cp docs/benchmarks.md "$out/benchmarks.md"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)" \
+  | tee -a "$out/gpu.txt"
+left() { local t=$(($1 - (SECONDS - start))); echo $((t > 10 ? t : 10)); }  # seconds until a point of the budget
+baseline=()
+[ -d gpu_baseline ] && baseline=(--baseline gpu_baseline)
+
+echo "== 1. CIFAR-10 preset: shipped vs b93c2e9, then the speed options ==" | tee -a "$out/gpu.txt"
+timeout 330 python3 benchmarks/bench_training_script.py --rows cifar10 "${baseline[@]}" --iterations 48 --repeats 2 \
+  --profile --timeout 120 --output "$out/benchmarks.md" 2>&1 | tee "$out/shipped.log"
+timeout "$(left 420)" python3 benchmarks/bench_training_script.py \
+  --rows cifar10+bf16,cifar10+bf16+compile,cifar10+huber,cifar10+huber+bf16+compile,cifar10+huber+bf16+graphs \
+  --iterations 64 --repeats 1 \
+  --timeout 120 --output "$out/options.md" 2>&1 | tee "$out/options.log"
+echo "part 1 ended after $((SECONDS - start)) s" | tee -a "$out/gpu.txt"
+
+echo "== 2. ImageNet 64 preset, 80 images per GPU, bf16 ==" | tee -a "$out/gpu.txt"
+timeout "$(left 480)" python3 benchmarks/bench_training_script.py --rows imagenet64+bf16,imagenet64+bf16+compile \
+  --extra_flags "--train_batch_size 80" --iterations 48 --repeats 1 --timeout 120 --output "$out/imagenet.md" 2>&1 \
+  | tee "$out/imagenet.log"
+
+echo "== 3. synchronisations inside an iteration ==" | tee -a "$out/gpu.txt"
+timeout 60 python3 - <<'PY' 2>&1 | tee "$out/sync.txt"
+import torch
+from accelerate import Accelerator
+from diffusers_act.presets import unet_config
+from diffusers_act.training import ACTTrainer, LogWindow
+from diffusers_act.training.config import parse_args
+
+run, config = parse_args(["--preset", "cifar10", "--loss_type", "pseudo_huber", "--gp_interval", "2"])
+accelerator = Accelerator()
+trainer = ACTTrainer.build(unet_config("cifar10", 32, 3, None), config, accelerator)
+window, device, b = LogWindow(accelerator), accelerator.device, run.train_batch_size
+data = lambda: torch.rand(b, 3, 32, 32, device=device) * 2 - 1
+for step in range(3):  # warm-up: cuDNN autotuning, the grid cache, the controller's p moving to the device
+    window.add(trainer.train_step(data(), step, None, data(), None))
+torch.cuda.synchronize()
+torch.cuda.set_sync_debug_mode("error")
+try:
+    for step in range(3, 7):  # two with R1 and a controller update
+        window.add(trainer.train_step(data(), step, None, data(), None))
+    print("no host-device synchronisation in 4 ACT iterations (2 with R1)")
+except RuntimeError as error:
+    print(f"SYNC inside an iteration: {error}")
+finally:
+    torch.cuda.set_sync_debug_mode(0)
+print({k: round(v, 4) for k, v in window.means().items()})
+PY
+echo "ended after $((SECONDS - start)) s" | tee -a "$out/gpu.txt"
