@@ -121,3 +121,21 @@ def test_bench_training_script_times_the_digits_preset(tmp_path):
     shares = dict(part.rsplit(" ", 1) for part in profile.split(", "))
     assert {"generator", "discriminator", "discriminator_r1"} <= set(shares)
     assert 95 <= sum(float(v.rstrip("%")) for v in shares.values()) <= 105
+
+
+def test_digits_sweep_table_ranks_settings_and_pairs_them_with_ct():
+    import digits_sweep
+
+    def seeds(*fids):
+        return {str(i): {"evals": [{"fid": f + 10, "class_accuracy": 0.5}, {"fid": f, "class_accuracy": 0.9}]}
+                for i, f in enumerate(fids)}  # fmt: skip
+
+    runs = {"gp0.5": seeds(50, 52, 54), "ct": seeds(60, 61, 65), "gp0.1": seeds(40, 44, 42)}
+    lines = digits_sweep.table(runs)
+    assert lines[2] == "| CT (no discriminator) | `--adv_weight 0` | 62.00 ± 2.65 (60.00, 61.00, 65.00) | " \
+        "62.00 ± 2.65 (60.00, 61.00, 65.00) |  | 0.900 |"  # fmt: skip
+    # the preset first (lowest mean), paired differences -20, -17, -23: mean -20, se sqrt(3), t = -11.55
+    assert lines[3].startswith("| R1 weight 0.1 (the preset) | (none) | 42.00 ± 2.00 (40.00, 44.00, 42.00) |")
+    assert "| -20.00 (-11.55) |" in lines[3]
+    assert lines[4].startswith("| R1 weight 0.5 | `--gp_weight 0.5` | 52.00 ± 2.00")
+    assert sorted(digits_sweep.SCREEN) == sorted(set(digits_sweep.SETTINGS) - {"ema-constant"})
