@@ -413,3 +413,20 @@ def test_index_probabilities_are_computed_once_per_grid(monkeypatch):
     assert len(sizes) > 1 and len(calls) == len(sizes)  # one per N, not one per draw (two per iteration)
     grid = trainer.grid(trainer.curriculum(0)[0], torch.device("cpu"))
     torch.testing.assert_close(grid.index_probabilities, original(grid.sigmas))
+
+
+def test_device_batches_read_nothing_back_from_the_device():
+    """`--data_on_device`: drawing batches (shuffle, flips, labels) reads no tensor value on the host."""
+    import diffusers_act
+    from diffusers_act.training.data import DeviceBatches
+
+    package = Path(diffusers_act.__file__).resolve().parent
+    data = {
+        "pixel_values": torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8),
+        "labels": torch.arange(40) % 10,
+    }
+    batches = DeviceBatches(data, 8, seed=0, device=torch.device("cpu"), random_flip=True).resumable(3)
+    with no_host_reads_from(package):
+        drawn = [next(batches) for _ in range(7)]  # across an epoch boundary
+    assert [epoch for epoch, _ in drawn] == [0, 0, 1, 1, 1, 1, 1]
+    assert all(b["pixel_values"].shape == (8, 1, 8, 8) and b["labels"].shape == (8,) for _, b in drawn)
