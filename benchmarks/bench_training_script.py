@@ -166,12 +166,13 @@ def profile_child(command: list[str]) -> None:
     sys.path.insert(0, str(script.parent))
     import train_act
 
-    with profile(activities=activities) as prof:
+    # backward passes on the calling thread, so that they fall inside the ranges that started them
+    with profile(activities=activities) as prof, torch.autograd.set_multithreading_enabled(False):
         train_act.main(command[1:])
     device = torch.cuda.is_available()
     totals = {}
-    for event in prof.key_averages():
-        if event.key in (*RANGES, "act.iteration"):
+    for event in prof.key_averages():  # the host-side entry of each range; on a GPU, the device time it launched
+        if event.key in (*RANGES, "act.iteration") and event.device_type == torch.autograd.DeviceType.CPU:
             totals[event.key] = (event.device_time_total if device else event.cpu_time_total) / 1e6
     whole = totals.pop("act.iteration", 0.0) or sum(totals.values())
     if device:  # the device time of the iterations: the wall time of the marked iterations

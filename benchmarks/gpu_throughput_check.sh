@@ -7,16 +7,17 @@
 #      bf16 + torch.compile, pseudo-Huber (fp32, bf16 + compile); profile shares for the shipped row.
 #   2. the ImageNet 64 preset at 80 images per GPU in bf16 (MFU).
 #   3. host-device synchronisations inside ACT iterations (torch.cuda.set_sync_debug_mode("error")).
-# Carry the wheels (diffusers, datasets, dill, multiprocess, importlib_metadata, fsspec) in .whl/ and the baseline:
+# Carry the wheels (diffusers, datasets, dill, multiprocess, importlib_metadata, fsspec; kornia and kornia_rs for the
+# baseline) in .whl/ and the baseline:
 #   git archive b93c2e9 | (mkdir -p gpu_baseline && tar -x -C gpu_baseline)
 # and run: bash benchmarks/gpu_throughput_check.sh   (results land in $OUT, or in gpu_check/ when OUT is unset)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-    .whl/diffusers-*.whl .whl/datasets-*.whl .whl/dill-*.whl .whl/multiprocess-*.whl .whl/importlib_metadata-*.whl \
-    .whl/fsspec-*.whl || exit 1
+  # kornia too: the baseline (b93c2e9) imports it; this tree does not need it
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || exit 1
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -70,5 +71,20 @@ except RuntimeError as error:
 finally:
     torch.cuda.set_sync_debug_mode(0)
 print({k: round(v, 4) for k, v in window.means().items()})
+from diffusers_act.training.data import DeviceBatches  # the data path: shuffles, flips, epoch boundaries
+
+data = {"pixel_values": torch.randint(0, 256, (1000, 3, 32, 32), dtype=torch.uint8), "labels": torch.arange(1000)}
+batches = DeviceBatches(data, 160, seed=0, device=device, random_flip=True).resumable(0)
+next(batches)
+torch.cuda.synchronize()
+torch.cuda.set_sync_debug_mode("error")
+try:
+    for _ in range(20):  # three epoch boundaries
+        next(batches)
+    print("no host-device synchronisation in 20 device batches (3 epochs)")
+except RuntimeError as error:
+    print(f"SYNC while drawing device batches: {error}")
+finally:
+    torch.cuda.set_sync_debug_mode(0)
 PY
 echo "ended after $((SECONDS - start)) s" | tee -a "$out/gpu.txt"

@@ -160,11 +160,22 @@ def test_mixed_precision_auto_is_bf16_on_a_bf16_gpu_else_fp32(monkeypatch):
         "no",
         "--mixed_precision auto chose fp32 (no bf16 GPU: training on cpu)",
     )
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100")
     assert resolve_mixed_precision(run, "cuda") == (
         "bf16",
         "--mixed_precision auto chose bf16 (NVIDIA H100 supports it)",
     )
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation
+    )  # emulated only (a V100, a T4)
     assert resolve_mixed_precision(run, "cuda")[0] == "no"
+
+
+def test_speed_flags_that_cannot_work_are_errors_before_any_work():
+    with pytest.raises(ValueError, match="--torch_compile_mode reduce-overhead needs --torch_compile"):
+        parse_args(["--torch_compile_mode", "reduce-overhead"])
+    with pytest.raises(ValueError, match=r"random crops \(--no-center_crop\) need the data loader"):
+        parse_args(["--data_on_device", "yes", "--no-center_crop"])
+    run, _ = parse_args(["--torch_compile", "--torch_compile_mode", "reduce-overhead", "--data_on_device", "no"])
+    assert run.torch_compile and run.torch_compile_mode == "reduce-overhead" and run.data_on_device == "no"

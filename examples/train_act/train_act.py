@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, GradientAccumulationPlugin, ProjectConfiguration, set_seed
 from diffusers import UNet2DModel
 from torch.profiler import record_function
 from tqdm.auto import tqdm
@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> Path:
     output_dir = Path(run.output_dir)
     precision, precision_note = resolve_mixed_precision(run)  # checked before any work
     accelerator = Accelerator(
-        gradient_accumulation_steps=run.gradient_accumulation_steps,
+        # optimizer steps every N micro-batches, not also at each epoch's end: iteration k is micro-batches
+        # k N .. k N + N - 1 on both data paths, which is where a resumed run starts
+        gradient_accumulation_plugin=GradientAccumulationPlugin(
+            num_steps=run.gradient_accumulation_steps, sync_with_dataloader=False
+        ),
         mixed_precision=precision,
         log_with=None if run.report_to == "none" else run.report_to,
         project_config=ProjectConfiguration(
@@ -242,7 +246,7 @@ def main(argv: list[str] | None = None) -> Path:
             window.reset()
             logs["images_per_second"] = window_images / (time.perf_counter() - window_start)
             window_images, window_start = 0, time.perf_counter()
-            if torch.cuda.is_available():
+            if accelerator.device.type == "cuda":
                 logs["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
             progress.set_postfix(loss_ct=f"{logs['loss_ct']:.4g}", N=int(logs["num_timesteps"]))
             accelerator.log(logs, step=step)

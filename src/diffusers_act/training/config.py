@@ -243,6 +243,13 @@ class RunConfig:
             if value is not None and value < 1:
                 hint = " (leave it out to keep every checkpoint)" if name == "checkpoints_total_limit" else ""
                 raise ValueError(f"--{name} must be at least 1, got {value}{hint}.")
+        if self.torch_compile_mode is not None and not self.torch_compile:
+            raise ValueError(f"--torch_compile_mode {self.torch_compile_mode} needs --torch_compile.")
+        if self.data_on_device == "yes" and not self.center_crop:
+            raise ValueError(
+                "--data_on_device yes keeps center-cropped images; random crops (--no-center_crop) need the data "
+                "loader: pass --data_on_device no (or auto)."
+            )
         if self.dataloader_num_workers < 0:
             raise ValueError(f"--dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}.")
 
@@ -436,7 +443,7 @@ def resolve_mixed_precision(run: RunConfig, device: str | torch.device | None = 
         )
     device = torch.device(device)
     if run.mixed_precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
             return "bf16", f"--mixed_precision auto chose bf16 ({torch.cuda.get_device_name(device)} supports it)"
         return "no", f"--mixed_precision auto chose fp32 (no bf16 GPU: training on {device.type})"
     problem = None

@@ -293,7 +293,10 @@ class DeviceBatches:
         size, count = self.batch_size, len(self) * self.num_processes
         order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(self.seed + epoch))
         order = order[: count * size].view(count, size)[self.process_index :: self.num_processes]
-        order = order.to(self.device)
+        if self.device.type == "cuda":  # a pageable copy would wait for the device
+            order = order.pin_memory().to(self.device, non_blocking=True)
+        else:
+            order = order.to(self.device)
         flips = None
         if self.random_flip:
             seed = ((self.seed * 1_000_003 + epoch) * 1_009 + self.process_index) % 2**63

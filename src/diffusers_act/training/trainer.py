@@ -208,13 +208,14 @@ class ACTTrainer:
         shipped network are unchanged.
         """
         unwrap = self.accelerator.unwrap_model
+        # static shapes: the generator also sees B/2 images (the fakes), which would otherwise turn dynamic
         self._compiled = {
-            "unet": torch.compile(self.unet, mode=mode),
-            "target": torch.compile(self.target_unet, mode=mode),
-            "generator_no_grad": torch.compile(unwrap(self.unet), mode=mode),
+            "unet": torch.compile(self.unet, mode=mode, dynamic=False),
+            "target": torch.compile(self.target_unet, mode=mode, dynamic=False),
+            "generator_no_grad": torch.compile(unwrap(self.unet), mode=mode, dynamic=False),
         }
         if self.discriminator is not None:
-            self._compiled["discriminator"] = torch.compile(self.discriminator, mode=mode)
+            self._compiled["discriminator"] = torch.compile(self.discriminator, mode=mode, dynamic=False)
 
     def _model(self, name: str, module: nn.Module) -> nn.Module:
         return self._compiled.get(name, module)
@@ -247,7 +248,8 @@ class ACTTrainer:
 
     def _draw(self, sigmas: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         config = self.config
-        probabilities = self.grid(sigmas.shape[0], sigmas.device).index_probabilities
+        grid = self.grid(sigmas.shape[0], sigmas.device)
+        probabilities = grid.index_probabilities if sigmas is grid.sigmas else None  # a caller's own grid: computed
         indices = sample_timestep_indices(
             sigmas, images.shape[0], config.index_distribution, config.p_mean, config.p_std,
             probabilities=probabilities,
@@ -286,15 +288,15 @@ class ACTTrainer:
             indices, noise = self._draw(sigmas, images)
         sigma_next, sigma = sigmas[indices + 1], sigmas[indices]
         with acc.autocast():
-            student = consistency_function(
-                self._model("unet", self.unet), self.scheduler,
-                self.scheduler.add_noise(images, noise, sigmas=sigma_next), sigma_next, class_labels,
-            )  # fmt: skip
-            with torch.no_grad():
+            with torch.no_grad():  # first, so that nothing runs between the student's pass and its backward
                 target = consistency_function(
                     self._model("target", self.target_unet), self.scheduler,
                     self.scheduler.add_noise(images, noise, sigmas=sigma), sigma, class_labels,
                 )  # fmt: skip
+            student = consistency_function(
+                self._model("unet", self.unet), self.scheduler,
+                self.scheduler.add_noise(images, noise, sigmas=sigma_next), sigma_next, class_labels,
+            )  # fmt: skip
             weight_ct = consistency_loss_weight(sigmas, indices, config.loss_weighting)
             if config.normalize_loss_weight:
                 weight_ct = weight_ct / self.grid(num_timesteps, sigmas.device)[1]
