@@ -157,7 +157,12 @@ def main(argv=None) -> str:
         help="which runs (ct_small, act, ct_large); without ct_small and act, no comparison is reported",
     )
     parser.add_argument("--summary_json", default=None, help="also write every run's evaluations here as JSON")
-    parser.add_argument("--act_flags", default="", help="extra train_act.py flags for the ACT run (a setting to try)")
+    parser.add_argument(
+        "--act_flags",
+        default="",
+        help="extra train_act.py flags for the ACT run (a setting to try); one flag alone needs the = form: "
+        "--act_flags=--use_augment",
+    )
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     iterations = args.iterations or (300 if args.quick else 2000)

@@ -52,7 +52,7 @@ def run_setting(slug: str, full: bool, results_root: Path, seeds: str) -> dict:
         *([] if full else ["--quick"]), "--seeds", seeds, "--results_dir", str(folder), "--workdir", str(work),
         "--images_dir", str(folder / "images"), "--output", str(work / "unused.md"),
         "--summary_json", str(work / "summary.json"),
-        *(["--runs", "ct_small"] if flags is None else ["--runs", "act", "--act_flags", flags]),
+        *(["--runs", "ct_small"] if flags is None else ["--runs", "act", f"--act_flags={flags}"]),
     ]  # fmt: skip
     with redirect_stdout(io.StringIO()) as printed:
         digits_act_vs_ct.main(argv)
