@@ -80,6 +80,13 @@ def test_benchmark_runs_end_to_end_over_seeds_and_reuses_finished_runs(tmp_path,
     capsys.readouterr()
     assert bench.main(argv).split("| recipe |")[1] == body.split("| recipe |")[1]
     assert capsys.readouterr().out.count(": reused ") == 6
+    # --cached_only trains nothing: a missing seed of CT at 6B is named, and its comparison left undecided
+    (tmp_path / "runs" / "improved-ct-b24-s1.json").unlink()
+    cached = bench.main([*argv, "--cached_only"])
+    out = capsys.readouterr().out
+    assert out.count(": reused ") == 5 and "seed 1: not run (--cached_only)" in out
+    assert "- CT, batch 24: seed(s) 1 not run yet" in cached and "CT at batch 24 has one seed" in cached
+    assert not (tmp_path / "runs" / "improved-ct-b24-s1.json").exists()
     with pytest.raises(SystemExit):
         bench.main([*argv, "--runs", "act,gan"])
     assert "unknown run(s) ['gan']" in capsys.readouterr().err
@@ -100,6 +107,9 @@ def test_benchmark_statistics_and_targets():
     missed = bench.targets([8.0, 11.0, 7.0], [10.0, 10.0, 10.0], [5.0, 5.5, 6.0])
     assert not missed["every_seed"] and not missed["two_standard_errors"] and not missed["within_one_sd_of_large"]
     assert math.isnan(bench.paired_t([1.0], [2.0])["t"])
+    # one seed of CT at 6B has no standard deviation: that target is left undecided, not passed or failed
+    assert bench.targets([8.0, 6.0, 7.0], [10.0, 10.0, 10.0], [7.5])["within_one_sd_of_large"] is None
+    assert bench._cell([23.54]) == "23.54 (one seed)"
 
 
 def test_guide_images_script(tmp_path):
