@@ -73,6 +73,8 @@ def by_seed(seed_runs: dict, best: bool = False) -> dict[str, float]:
 
 
 def cell(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f} (one seed)"
     stats = summarise(values)
     return f"{stats['mean']:.2f} ± {stats['sd']:.2f} ({', '.join(f'{v:.2f}' for v in values)})"
 
