@@ -2,7 +2,7 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """Train a one-step image generator with Adversarial Consistency Training (ACT).
 
-    accelerate launch examples/train_act/train_act.py                       # digits, CPU, a few minutes
+    python examples/train_act/train_act.py                                  # digits, CPU, a few minutes
     accelerate launch examples/train_act/train_act.py --preset cifar10      # the paper's CIFAR-10 run
     accelerate launch examples/train_act/train_act.py --train_data_dir DIR --resolution 32   # your own images
 
@@ -13,6 +13,7 @@ monitoring, Hub) in `diffusers_act.training` too.
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -88,6 +89,12 @@ def main(argv: list[str] | None = None) -> Path:
     # checks before any work: the output folder, the Hub
     if precision_note:
         logger.warning(precision_note)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if accelerator.device.type == "cpu" and accelerator.num_processes == 1 and torch.get_num_threads() < cores:
+        logger.warning(
+            f"Training on {torch.get_num_threads()} of {cores} CPU cores (OMP_NUM_THREADS; `accelerate launch` sets "
+            "1 unless given --num_cpu_threads_per_process). `python train_act.py` uses them all."
+        )
     earlier_run = check_output_dir(output_dir, run.resume_from_checkpoint, run.overwrite_output_dir)
     repo_id = None
     if run.push_to_hub and accelerator.is_main_process:

@@ -288,7 +288,7 @@ class ACTTrainer:
             indices, noise = self._draw(sigmas, images)
         sigma_next, sigma = sigmas[indices + 1], sigmas[indices]
         with acc.autocast():
-            with torch.no_grad():  # first, so that nothing runs between the student's pass and its backward
+            with torch.no_grad():  # first: no unrelated pass between the student's forward and its backward
                 target = consistency_function(
                     self._model("target", self.target_unet), self.scheduler,
                     self.scheduler.add_noise(images, noise, sigmas=sigma), sigma, class_labels,
