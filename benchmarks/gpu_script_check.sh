@@ -60,29 +60,4 @@ PY
 done
 
 echo "== 3. synchronisations inside an iteration (CIFAR-10 preset, pseudo-Huber, R1 and ACT-Aug on) =="
-PYTHONPATH="$PWD/src:$site" timeout 120 python3 - <<'PY' 2>&1 | tee "$out/sync.txt"
-import torch
-from accelerate import Accelerator
-from diffusers_act.presets import unet_config
-from diffusers_act.training import ACTTrainer, LogWindow
-from diffusers_act.training.config import parse_args
-
-run, config = parse_args(["--preset", "cifar10", "--loss_type", "pseudo_huber", "--gp_interval", "2"])
-accelerator = Accelerator()
-trainer = ACTTrainer.build(unet_config("cifar10", 32, 3, None), config, accelerator)
-window, device, b = LogWindow(accelerator), accelerator.device, run.train_batch_size
-data = lambda: torch.rand(b, 3, 32, 32, device=device) * 2 - 1
-for step in range(3):  # warm-up: cuDNN autotuning, the grid cache, the controller's p moving to the device
-    window.add(trainer.train_step(data(), step, None, data(), None))
-torch.cuda.synchronize()
-torch.cuda.set_sync_debug_mode("error")
-try:
-    for step in range(3, 7):  # two with R1 and a controller update
-        window.add(trainer.train_step(data(), step, None, data(), None))
-    print("no host-device synchronisation in 4 ACT iterations (2 with R1)")
-except RuntimeError as error:
-    print(f"SYNC inside an iteration: {error}")
-finally:
-    torch.cuda.set_sync_debug_mode(0)
-print({k: round(v, 4) for k, v in window.means().items()})
-PY
+PYTHONPATH="$PWD/src:$site" timeout 120 python3 benchmarks/gpu_sync_check.py 2>&1 | tee "$out/sync.txt"
