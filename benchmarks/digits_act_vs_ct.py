@@ -35,6 +35,7 @@ at batch B within one standard deviation of CT at batch 6B, or better. Each fini
 """
 
 import argparse
+import hashlib
 import json
 import math
 import shutil
@@ -52,6 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import shown_command, write_section  # noqa: E402
 
 from diffusers_act.evaluation import compute_metrics, digits_tensors, train_digits_classifier  # noqa: E402
+from diffusers_act.presets import UNET_PRESETS  # noqa: E402
+from diffusers_act.training.config import PRESETS  # noqa: E402
 
 # Every run is `--preset digits` itself; `improved` adds nothing to it, `paper` swaps the preset's improved-CT
 # options for the ACT paper's CT curricula (the only flags a recipe changes).
@@ -136,7 +139,10 @@ def targets(act: list[float], ct_small: list[float], ct_large: list[float] | Non
 
 
 def run_key(flags: list[str]) -> str:
-    return " ".join(flags)
+    """A finished run's cache key: its flags and a digest of the digits preset they start from (its settings and its
+    UNet), so that a run of an earlier preset is not reused."""
+    preset = json.dumps([PRESETS["digits"], UNET_PRESETS["digits"]], sort_keys=True, default=list)
+    return f"{' '.join(flags)} | digits preset {hashlib.sha256(preset.encode()).hexdigest()[:12]}"
 
 
 def main(argv=None) -> str:
@@ -279,12 +285,17 @@ def report(args, results, floor, accuracy, iterations, eval_every, num_samples, 
         "benchmarks/digits_act_vs_ct.py", args.argv, ("--output", "--images_dir", "--workdir", "--results_dir")
     )
     seeds = args.seeds.split(",")
+    threads = torch.get_num_threads()
+    timing = (
+        f"the runs trained by this invocation took {total_seconds / 60:.1f} min on {threads} CPU thread(s)"
+        if total_seconds >= 1
+        else "every run was reused from earlier invocations (its wall time is as it was trained)"
+    )
     lines = [
         "## ACT vs consistency training on digits (`benchmarks/digits_act_vs_ct.py`)",
         "",
         f"Command: `{command}`; {iterations} iterations per run, seeds {', '.join(seeds)}, FID every {eval_every} "
-        f"iterations on {num_samples} one-step samples; the runs took {total_seconds / 60:.1f} min of this "
-        f"invocation on {torch.get_num_threads()} CPU threads (reused runs take none). Features: a digits classifier "
+        f"iterations on {num_samples} one-step samples; {timing}. Features: a digits classifier "
         f"with {accuracy:.1%} held-out accuracy. Held-out reference (450 held-out real digits vs the 1,347 training "
         f"digits): FID {floor['fid']:.2f}, precision {floor['precision']:.3f}, recall {floor['recall']:.3f}; "
         f"{num_samples} training digits score FID {floor['training_digits_fid']:.2f}, so the held-out reference is "

@@ -92,6 +92,20 @@ def test_benchmark_runs_end_to_end_over_seeds_and_reuses_finished_runs(tmp_path,
     assert "unknown run(s) ['gan']" in capsys.readouterr().err
 
 
+def test_benchmark_cache_key_changes_with_the_digits_preset(monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
+    flags = ["--preset", "digits", "--seed", "0"]
+    key = bench.run_key(flags)
+    assert key.startswith("--preset digits --seed 0 | digits preset ") and bench.run_key(flags) == key
+    # a finished run of an earlier preset (another UNet, another setting) is not reused
+    monkeypatch.setitem(bench.UNET_PRESETS, "digits", {**bench.UNET_PRESETS["digits"], "block_out_channels": (8, 8)})
+    assert bench.run_key(flags) != key
+    monkeypatch.undo()
+    monkeypatch.setitem(bench.PRESETS, "digits", {**bench.PRESETS["digits"], "gp_weight": 5.0})
+    assert bench.run_key(flags) != key
+
+
 def test_benchmark_statistics_and_targets():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
