@@ -248,13 +248,16 @@ def main(argv=None) -> str:
     if args.summary_json:
         summary = {"argv": args.argv, "seeds": seeds, "floor": floor, "results": results}
         Path(args.summary_json).write_text(json.dumps(summary, indent=2))
+    unrun = [f"{recipe} {name}" for recipe, runs in results.items() for name, run in runs.items() if not run["seeds"]]
     if not {"ct_small", "act"} <= set(selected):
         final = {
-            recipe: {name: summarise(_metric(run, "fid")) for name, run in runs.items()}
+            recipe: {name: summarise(_metric(run, "fid")) for name, run in runs.items() if run["seeds"]}
             for recipe, runs in results.items()
         }
         print(json.dumps(final, indent=2))
         return json.dumps(final)
+    if unrun:
+        parser.error(f"--cached_only: no finished seed of {unrun} in {results_dir}; run them first (without it)")
     plot(results, floor["fid"], images_dir / "digits_act_vs_ct_fid.png")
     body = report(args, results, floor, accuracy, iterations, eval_every, num_samples, total)
     print(body)

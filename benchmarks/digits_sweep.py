@@ -39,12 +39,16 @@ SETTINGS = {
     # tau = 0.55 was tuned for the paper's R1 weight 5: the controller reads w_gp ||grad||^2, 50x smaller at 0.1
     "aug-tau": ("R1 weight 0.1 + ACT-Aug, tau 0.55 x 0.1 / 5", "--use_augment --aug_target 0.011"),
     "ema-constant": ("R1 weight 0.1, evaluation EMA 0.999 without warm-up", "--ema_warmup constant"),
+    # issue 13's evidence for `--mixed_precision auto` (bf16 autocast, losses in fp32): on a GPU, not the CPU
+    "bf16": ("R1 weight 0.1, bf16 autocast", "--mixed_precision bf16"),
 }
-SCREEN = ("ct", "gp0.02", "gp0.05", "gp0.1", "gp0.2", "gp0.5", "aug", "aug-tau")  # the EMA matters only at full length
+# the EMA matters only at full length; bf16 is for a GPU
+SCREEN = ("ct", "gp0.02", "gp0.05", "gp0.1", "gp0.2", "gp0.5", "aug", "aug-tau")
 
 
-def run_setting(slug: str, full: bool, results_root: Path, seeds: str) -> dict:
-    """Runs (or reuses) one setting over the seeds; returns the benchmark's per-seed evaluations."""
+def run_setting(slug: str, full: bool, results_root: Path, seeds: str, cached_only: bool = False) -> dict:
+    """Runs (or reuses) one setting over the seeds; returns the benchmark's per-seed evaluations (with
+    `cached_only`, of the finished seeds only)."""
     flags = SETTINGS[slug][1]
     folder = results_root / ("full" if full else "quick") / slug
     work = Path(tempfile.mkdtemp(prefix=f"digits_sweep_{slug}_"))
@@ -53,6 +57,7 @@ def run_setting(slug: str, full: bool, results_root: Path, seeds: str) -> dict:
         "--images_dir", str(folder / "images"), "--output", str(work / "unused.md"),
         "--summary_json", str(work / "summary.json"),
         *(["--runs", "ct_small"] if flags is None else ["--runs", "act", f"--act_flags={flags}"]),
+        *(["--cached_only"] if cached_only else []),
     ]  # fmt: skip
     with redirect_stdout(io.StringIO()) as printed:
         digits_act_vs_ct.main(argv)
@@ -79,27 +84,31 @@ def cell(values: list[float]) -> str:
     return f"{stats['mean']:.2f} ± {stats['sd']:.2f} ({', '.join(f'{v:.2f}' for v in values)})"
 
 
+def paired(seed_runs: dict, reference: dict[str, float] | None) -> str:
+    """Mean paired difference of final FID from a reference (per seed), over the seeds both ran, and its t."""
+    seeds = [seed for seed in by_seed(seed_runs) if reference and seed in reference]
+    if not seeds:
+        return ""
+    comparison = paired_t([by_seed(seed_runs)[s] for s in seeds], [reference[s] for s in seeds])
+    return f"{comparison['mean']:+.2f}" + (f", t = {comparison['t']:.2f}" if len(seeds) > 1 else ", one seed")
+
+
 def table(runs: dict[str, dict]) -> list[str]:
     lines = [
-        "| setting | flags | final FID | best FID | ACT - CT, paired | class accuracy |",
-        "|---|---|---|---|---|---|",
+        "| setting | flags | final FID | best FID | ACT - CT, paired | minus the preset, paired | class accuracy |",
+        "|---|---|---|---|---|---|---|",
     ]
-    reference = by_seed(runs["ct"]) if "ct" in runs else None
+    ct = by_seed(runs["ct"]) if "ct" in runs else None
+    preset = by_seed(runs["gp0.1"]) if "gp0.1" in runs else None
     ranked = sorted(runs, key=lambda slug: (slug != "ct", summarise(metric(runs[slug]))["mean"]))
     for slug in ranked:
-        final = metric(runs[slug])
-        paired = ""
-        seeds = [seed for seed in by_seed(runs[slug]) if reference and seed in reference]
-        if seeds and slug != "ct":  # over the seeds both have
-            comparison = paired_t([by_seed(runs[slug])[s] for s in seeds], [reference[s] for s in seeds])
-            t = f", t = {comparison['t']:.2f}" if len(seeds) > 1 else ", one seed"
-            paired = f"{comparison['mean']:+.2f}{t}"
         accuracy = summarise([r["evals"][-1]["class_accuracy"] for r in runs[slug].values()])
         flags = SETTINGS[slug][1]
         shown = "`--adv_weight 0`" if flags is None else (f"`{flags}`" if flags else "(none)")
         lines.append(
-            f"| {SETTINGS[slug][0]} | {shown} | {cell(final)} | {cell(metric(runs[slug], best=True))} | {paired} | "
-            f"{accuracy['mean']:.3f} |"
+            f"| {SETTINGS[slug][0]} | {shown} | {cell(metric(runs[slug]))} | {cell(metric(runs[slug], best=True))} | "
+            f"{paired(runs[slug], ct) if slug != 'ct' else ''} | "
+            f"{paired(runs[slug], preset) if slug not in ('ct', 'gp0.1') else ''} | {accuracy['mean']:.3f} |"
         )
     return lines
 
@@ -113,6 +122,7 @@ def main(argv=None) -> str:
         help="comma-separated settings to run at full length instead; SETTING@0 runs that one on seed 0 only",
     )
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--cached_only", action="store_true", help="train nothing: tabulate the finished runs")
     parser.add_argument("--results_root", default=str(ROOT / "digits_sweep_runs"))
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args(argv)
@@ -121,7 +131,11 @@ def main(argv=None) -> str:
     unknown = sorted({slug for slug, _, _ in specs} - set(SETTINGS))
     if unknown:
         parser.error(f"unknown setting(s) {unknown}; choose from {list(SETTINGS)}")
-    runs = {slug: run_setting(slug, full, Path(args.results_root), seeds or args.seeds) for slug, _, seeds in specs}
+    runs = {
+        slug: run_setting(slug, full, Path(args.results_root), seeds or args.seeds, args.cached_only)
+        for slug, _, seeds in specs
+    }
+    runs = {slug: seed_runs for slug, seed_runs in runs.items() if seed_runs}  # --cached_only: settings not run yet
     length = "2,000 iterations, FID every 250 on 1,000 samples" if full else "300 iterations (`--quick`), FID every "
     length += "" if full else "100 on 300 samples"
     command = shown_command(
@@ -134,8 +148,8 @@ def main(argv=None) -> str:
         f"`benchmarks/digits_act_vs_ct.py` (ACT at batch 32 on the 1,347 training digits) over seeds {args.seeds} "
         "(unless a setting names its own with @), "
         f"{length}. Cells: mean ± standard deviation over seeds (per-seed values); rows sorted by mean final FID; "
-        "the paired column is the mean difference from CT over the seeds both ran, and its t statistic (negative: "
-        "ACT better).",
+        "the paired columns are the mean difference in final FID from CT and from the preset over the seeds both "
+        "ran, and its t statistic (negative: this setting better).",
         "",
         *table(runs),
     ])  # fmt: skip

@@ -133,11 +133,13 @@ def test_digits_sweep_table_ranks_settings_and_pairs_them_with_ct():
     runs = {"gp0.5": seeds(50, 52, 54), "ct": seeds(60, 61, 65), "gp0.1": seeds(40, 44, 42)}
     lines = digits_sweep.table(runs)
     assert lines[2] == "| CT (no discriminator) | `--adv_weight 0` | 62.00 ± 2.65 (60.00, 61.00, 65.00) | " \
-        "62.00 ± 2.65 (60.00, 61.00, 65.00) |  | 0.900 |"  # fmt: skip
+        "62.00 ± 2.65 (60.00, 61.00, 65.00) |  |  | 0.900 |"  # fmt: skip
     # the preset first (lowest mean), paired differences -20, -17, -23: mean -20, se sqrt(3), t = -11.55
     assert lines[3].startswith("| R1 weight 0.1 (the preset) | (none) | 42.00 ± 2.00 (40.00, 44.00, 42.00) |")
-    assert "| -20.00, t = -11.55 |" in lines[3]
+    assert "| -20.00, t = -11.55 |  | 0.900 |" in lines[3]
     one = digits_sweep.table({"ct": seeds(60, 61, 65), "ema-constant": {"1": seeds(70, 50)["0"]}})
     assert "| +9.00, one seed |" in one[3]  # paired with CT's seed 1 (61) only
     assert lines[4].startswith("| R1 weight 0.5 | `--gp_weight 0.5` | 52.00 ± 2.00")
-    assert sorted(digits_sweep.SCREEN) == sorted(set(digits_sweep.SETTINGS) - {"ema-constant"})
+    # paired with CT: -10, -9, -11 (t = -17.32); with the preset: +10, +8, +12 -> mean +10, se 2 / sqrt(3), t = 8.66
+    assert lines[4].endswith("| -10.00, t = -17.32 | +10.00, t = 8.66 | 0.900 |")
+    assert sorted(digits_sweep.SCREEN) == sorted(set(digits_sweep.SETTINGS) - {"ema-constant", "bf16"})

@@ -87,6 +87,11 @@ def test_benchmark_runs_end_to_end_over_seeds_and_reuses_finished_runs(tmp_path,
     assert out.count(": reused ") == 5 and "seed 1: not run (--cached_only)" in out
     assert "- CT, batch 24: seed(s) 1 not run yet" in cached and "CT at batch 24 has one seed" in cached
     assert not (tmp_path / "runs" / "improved-ct-b24-s1.json").exists()
+    # a run with no finished seed at all cannot be compared: a clear error, nothing written
+    with pytest.raises(SystemExit):
+        bench.main([*argv[:-1], str(tmp_path / "empty"), "--cached_only"])
+    error = capsys.readouterr().err
+    assert "--cached_only: no finished seed of ['improved CT, batch 4', 'improved ACT, batch 4'" in error
     with pytest.raises(SystemExit):
         bench.main([*argv, "--runs", "act,gan"])
     assert "unknown run(s) ['gan']" in capsys.readouterr().err

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
+# Issue 13's evidence for `--mixed_precision auto` in one device call (a few minutes; give it timeout_s 480): the
+# digits preset at full length (2,000 iterations, ACT at batch 32) over seeds 0, 1, 2 in fp32 and in bf16 autocast
+# on the same GPU, run by benchmarks/digits_sweep.py (settings gp0.1, the preset, and bf16), two processes at a time.
+# The table (with each seed's paired difference from fp32 and its t statistic) lands in $OUT/benchmarks.md, a copy of
+# docs/benchmarks.md, under "Digits recipe sweep, full length". GPU presets move to --mixed_precision auto only if
+# bf16 stays within seed noise of fp32.
+# Carry the wheels (diffusers, datasets, dill, multiprocess, importlib_metadata, fsspec) in .whl/ and run:
+#   bash benchmarks/gpu_bf16_digits_check.sh   (results land in $OUT, or in gpu_check/ when OUT is unset)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+out=$(realpath -m "${OUT:-gpu_check}")
+mkdir -p "$out/runs"
+cp docs/benchmarks.md "$out/benchmarks.md"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+
+# fp32 and bf16 side by side (the digits models leave the GPU mostly idle), then one table from the finished runs
+for setting in gp0.1 bf16; do
+  timeout 420 python3 benchmarks/digits_sweep.py --full "$setting" --results_root "$out/runs" \
+    --output "$out/$setting.md" > "$out/$setting.log" 2>&1 &
+done
+wait
+python3 benchmarks/digits_sweep.py --full gp0.1,bf16 --cached_only --results_root "$out/runs" \
+  --output "$out/benchmarks.md" 2>&1 | tee "$out/table.log"
+echo "ended after $((SECONDS - start)) s" | tee -a "$out/gpu.txt"
