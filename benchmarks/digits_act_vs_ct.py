@@ -347,7 +347,10 @@ def report(args, results, floor, accuracy, iterations, eval_every, num_samples, 
                 f"deviation of CT at batch {6 * args.batch_size} ({stats['mean']:.2f} ± {stats['sd']:.2f}) or better: "
                 f"{'yes' if verdict['within_one_sd_of_large'] else 'NO'}."
             )
-            text += " Targets " + ("met." if met and verdict["within_one_sd_of_large"] else "NOT met.")
+            text += (
+                f" Targets at batch {args.batch_size}: {'met' if met else 'NOT met'}; against CT at batch "
+                f"{6 * args.batch_size}: {'met' if verdict['within_one_sd_of_large'] else 'NOT met'}."
+            )
         else:
             text += (
                 f" Targets at batch {args.batch_size}: {'met' if met else 'NOT met'}; CT at batch "

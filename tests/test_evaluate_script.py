@@ -1,6 +1,7 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """scripts/evaluate.py and the benchmark of the paper's claim, end to end and offline."""
 
+import argparse
 import importlib.util
 import json
 import math
@@ -109,6 +110,33 @@ def test_benchmark_cache_key_changes_with_the_digits_preset(monkeypatch):
     monkeypatch.undo()
     monkeypatch.setitem(bench.PRESETS, "digits", {**bench.PRESETS["digits"], "gp_weight": 5.0})
     assert bench.run_key(flags) != key
+
+
+def test_benchmark_report_states_each_target_and_reused_runs():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
+
+    def run(key, *fids):
+        scores = {"precision": 0.5, "recall": 0.8, "class_accuracy": 0.9}
+        seeds = {
+            str(i): {"evals": [{"fid": f, **scores}], "seconds": 60.0, "samples": f"{key}.png"}
+            for i, f in enumerate(fids)
+        }
+        return {"seeds": seeds, "key": key}
+
+    # the measured digits runs: ACT beats CT at batch 32 in every seed but is not within one SD of CT at 192
+    results = {"improved": {"CT, batch 32": run("ct_small", 29.71, 40.80, 30.89),
+                            "ACT, batch 32": run("act", 23.54, 29.37, 23.43),
+                            "CT, batch 192": run("ct_large", 22.87, 22.44, 24.72)}}  # fmt: skip
+    args = argparse.Namespace(argv=["--cached_only"], seeds="0,1,2", batch_size=32)
+    floor = {"fid": 15.6, "precision": 0.78, "recall": 0.73, "training_digits_fid": 1.5}
+    body = bench.report(args, results, floor, 0.96, 2000, 250, 1000, total_seconds=0.01)
+    assert "every run was reused from earlier invocations" in body
+    assert "within one standard deviation of CT at batch 192 (23.34 ± 1.21) or better: NO." in body
+    assert "Targets at batch 32: met; against CT at batch 192: NOT met." in body
+    assert "| improved | CT, batch 192 | 23.34 ± 1.21 (22.87, 22.44, 24.72) |" in body
+    trained = bench.report(args, results, floor, 0.96, 2000, 250, 1000, total_seconds=600)
+    assert "the runs trained by this invocation took 10.0 min on" in trained
 
 
 def test_benchmark_statistics_and_targets():
