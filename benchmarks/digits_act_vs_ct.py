@@ -27,7 +27,8 @@ and per-seed values of the final and best FID, precision, recall and class accur
 CT at the same batch and seed (mean difference and its t statistic), and whether the targets hold: ACT below CT at
 batch B in every seed and on the mean by more than two standard errors of the paired difference (t < -2), and ACT
 at batch B within one standard deviation of CT at batch 6B, or better. Each finished run is kept as JSON in
-`--results_dir`, keyed by its flags, so an interrupted benchmark resumes and more seeds can be added.
+`--results_dir`, keyed by its flags and a digest of the digits preset (so a changed preset is trained again), so an
+interrupted benchmark resumes and more seeds can be added; `--cached_only` reports the finished runs without training.
 
     python benchmarks/digits_act_vs_ct.py                    # improved recipe, 3 seeds x 3 runs of 2,000 iterations
     python benchmarks/digits_act_vs_ct.py --quick            # 300 iterations (a screen of settings)

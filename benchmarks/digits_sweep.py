@@ -5,12 +5,13 @@ Every setting is the digits preset plus one change, run by `benchmarks/digits_ac
 1,347 training digits, FID in a digits classifier's features), so the sweep runs the preset itself. First a screen
 of every setting at the benchmark's `--quick` length (300 iterations) over 3 seeds, with CT at the same length as the
 reference; then `--full` runs chosen settings for the full 2,000 iterations. Each run is kept as JSON under
-`--results_root/<quick|full>/<setting>/`, keyed by its flags, so the sweep resumes and the table can be rewritten
-without training.
+`--results_root/<quick|full>/<setting>/`, keyed by its flags and the digits preset, so the sweep resumes and the
+table can be rewritten without training (`--cached_only`).
 
     python benchmarks/digits_sweep.py                                    # the screen (21 quick runs + 3 CT)
     python benchmarks/digits_sweep.py --only gp0.05,gp0.2                # part of it (e.g. in two processes)
     python benchmarks/digits_sweep.py --full gp0.1,gp0.05,ema-constant   # full-length runs of chosen settings
+    python benchmarks/digits_sweep.py --full gp0.1,bf16                  # on a GPU: bf16 autocast against fp32
 """
 
 import argparse
