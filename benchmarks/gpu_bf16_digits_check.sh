@@ -11,16 +11,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-out=$(realpath -m "${OUT:-gpu_check}")
+source benchmarks/gpu_env.sh  # wheels, PYTHONPATH, $out with a copy of docs/benchmarks.md, gpu.txt
 mkdir -p "$out/runs"
-cp docs/benchmarks.md "$out/benchmarks.md"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 
 # fp32 and bf16 side by side (the digits models leave the GPU mostly idle), then one table from the finished runs
 for setting in gp0.1 bf16; do

@@ -18,16 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 budget=${GPU_CHECK_SECONDS:-540}
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-out=$(realpath -m "${OUT:-gpu_check}")
-mkdir -p "$out"
-cp docs/benchmarks.md "$out/benchmarks.md"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+source benchmarks/gpu_env.sh  # wheels, PYTHONPATH, $out with a copy of docs/benchmarks.md, gpu.txt
 python3 -c "import torch, diffusers, kornia; print('torch', torch.__version__, 'diffusers', diffusers.__version__)" \
   | tee -a "$out/gpu.txt"
 

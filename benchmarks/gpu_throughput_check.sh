@@ -14,17 +14,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
-if [ -d .whl ]; then
-  # kornia too: the baseline (b93c2e9) imports it; this tree does not need it
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-out=$(realpath -m "${OUT:-gpu_check}")
-mkdir -p "$out"
-cp docs/benchmarks.md "$out/benchmarks.md"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+# kornia too (in .whl/): the baseline (b93c2e9) imports it; this tree does not need it
+source benchmarks/gpu_env.sh  # wheels, PYTHONPATH, $out with a copy of docs/benchmarks.md, gpu.txt
 python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)" \
   | tee -a "$out/gpu.txt"
 left() { local t=$(($1 - (SECONDS - start))); echo $((t > 10 ? t : 10)); }  # seconds until a point of the budget
