@@ -299,7 +299,7 @@ class ACTTrainer:
             )  # fmt: skip
             weight_ct = consistency_loss_weight(sigmas, indices, config.loss_weighting)
             if config.normalize_loss_weight:
-                weight_ct = weight_ct / self.grid(num_timesteps, sigmas.device)[1]
+                weight_ct = weight_ct / self.grid(num_timesteps, sigmas.device).mean_weight
             loss_ct = self.distance(student.float(), target.float()) * weight_ct
             terms = {"loss_ct": loss_ct.mean().detach()}
             if not config.adversarial:
@@ -450,7 +450,7 @@ class ACTTrainer:
         if self.config.adversarial and discriminator_images is None:
             raise ValueError("ACT needs `discriminator_images` (a second batch) for its discriminator step.")
         size, mu = self.curriculum(step)
-        sigmas = self.grid(size, images.device)[0]
+        sigmas = self.grid(size, images.device).sigmas
         logs = {"num_timesteps": float(size), "mu": mu}
         models = [self.unet, self.discriminator] if self.config.adversarial else [self.unet]
         # one accumulation context per iteration, so that both optimizers step on the same micro-batch
