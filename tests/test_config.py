@@ -26,8 +26,9 @@ def other_value(flag, current):
         return None  # given as --flag / --no-flag
     if f.type in (int, int | None):
         return str((current or 0) + 4)  # even: ACT needs an even batch
-    if f.type in (float, float | None):
-        return str((current or 0.0) * 2 + 0.125)
+    if f.type in (float, float | None):  # a value below 1 stays below 1 (probabilities, betas, EMA decays)
+        value = (current or 0.0) * 2 + 0.125
+        return str(value if value < 1 or (current or 0.0) >= 1 else (current or 0.0) / 2 + 0.0625)
     return {"lr_scheduler": "cosine", "report_to": "none"}.get(flag, f"user-{flag}")
 
 

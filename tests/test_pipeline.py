@@ -373,7 +373,7 @@ def test_bad_input_errors(pipe, kwargs, message):
 
 @pytest.mark.parametrize(
     "labels, message",
-    [(10, r"lie in \[0, 9\]"), ([-1], r"lie in \[0, 9\]"), ([1, 2, 3], "holds 3 labels"), ([0.5], "must be integers")],
+    [(10, r"lie in \[0, 9\]"), ([-1], r"lie in \[0, 9\]"), ([1, 2, 3], "holds 3 labels"), ([0.5], "must be an int"), ("3", "must be an int"), ([], "non-empty")],
 )
 def test_bad_class_labels(cond_pipe, labels, message):
     with pytest.raises(ValueError, match=message):

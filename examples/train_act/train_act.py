@@ -44,16 +44,18 @@ from diffusers_act.training import (
     sample_grid,
     write_model_card,
 )
-from diffusers_act.training.checkpoints import check_output_dir, remove_paths
+from diffusers_act.training.checkpoints import nonfinite_networks
 from diffusers_act.training.config import TrainingError, resolve_mixed_precision, run_command_line, total_steps_for
 from diffusers_act.training.data import (
     DeviceBatches,
+    check_batch_fits_in_memory,
     count_classes,
     decode_dataset,
     image_channels,
     use_data_on_device,
 )
 from diffusers_act.training.hub import prepare_hub_repo
+from diffusers_act.training.outputs import RECORD, STAGING, check_output_dir, claim_output_dir, save_final
 from diffusers_act.training.pretrained import check_pretrained_fits, load_pretrained_networks
 
 logger = get_logger(__name__)
@@ -95,13 +97,10 @@ def main(argv: list[str] | None = None) -> Path:
             f"Training on {torch.get_num_threads()} of {cores} CPU cores (OMP_NUM_THREADS; `accelerate launch` sets "
             "1 unless given --num_cpu_threads_per_process). `python train_act.py` uses them all."
         )
-    earlier_run = check_output_dir(output_dir, run.resume_from_checkpoint, run.overwrite_output_dir)
+    earlier_run = check_output_dir(output_dir, run.resume_from_checkpoint, run.overwrite_output_dir, run.logging_dir)
     repo_id = None
     if run.push_to_hub and accelerator.is_main_process:
         repo_id = prepare_hub_repo(run.hub_model_id or output_dir.name, run.hub_token, run.hub_private_repo)
-    if accelerator.is_main_process:
-        remove_paths(earlier_run + ([output_dir / run.logging_dir] if earlier_run else []))
-    accelerator.wait_for_everyone()
     checkpoints = CheckpointManager(output_dir, accelerator, run.checkpoints_total_limit)
     resume = checkpoints.resolve(run.resume_from_checkpoint)
 
@@ -129,6 +128,11 @@ def main(argv: list[str] | None = None) -> Path:
         channels = UNet2DModel.load_config(run.model_config_name_or_path).get("in_channels", 3)
     else:
         channels = UNET_PRESETS[run.preset]["in_channels"] if run.preset else image_channels(dataset, run.image_column)
+    unet_kwargs = None if pretrained else unet_config(
+        run.preset, run.resolution, channels, num_classes, run.model_config_name_or_path
+    )  # fmt: skip
+    width = (pretrained[0].config if pretrained else unet_kwargs)["block_out_channels"][0]
+    check_batch_fits_in_memory(run, width, accelerator.device)
     # small datasets are decoded once and kept on the device (uint8; flips and shuffling there), others stream
     on_device = use_data_on_device(run, len(dataset), channels)
     dataset = dataset.with_transform(
@@ -170,9 +174,7 @@ def main(argv: list[str] | None = None) -> Path:
         check_pretrained_fits(unet, channels, num_classes)
     else:
         discriminator = None
-        unet = UNet2DModel(
-            **unet_config(run.preset, run.resolution, channels, num_classes, run.model_config_name_or_path)
-        )
+        unet = UNet2DModel(**unet_kwargs)
     if run.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     trainer = ACTTrainer.build(unet, config, accelerator, discriminator=discriminator)
@@ -201,6 +203,10 @@ def main(argv: list[str] | None = None) -> Path:
         logger.info(f"Resumed from {resume} at iteration {step}")
     else:
         set_seed(run.seed, device_specific=True)  # different noise and augmentation on each process
+    # every check has passed: replace the earlier run (--overwrite_output_dir) and record what this run writes
+    if accelerator.is_main_process:
+        claim_output_dir(output_dir, earlier_run, run.logging_dir)
+    accelerator.wait_for_everyone()
 
     log = JsonlLog(output_dir / "logs.jsonl", accelerator.is_main_process, resume_step=step if resume else None)
     if accelerator.is_main_process:
@@ -287,48 +293,54 @@ def main(argv: list[str] | None = None) -> Path:
         [unwrap(trainer.discriminator)] if config.adversarial else []
     )
     fingerprints = process_fingerprints(accelerator, networks, float(trainer.augment.p) if trainer.augment else 0.0)
+    if nonfinite_networks(trainer):  # the same weights on every process: all stop alike, nothing overwritten
+        raise TrainingError(f"Final weights not finite; nothing saved. Last checkpoint: {checkpoints.latest()}.")
     if accelerator.is_main_process:
+        final_unet = trainer.sampled_unet()
         summary = {
             "iterations": step,
             "num_processes": accelerator.num_processes,
             "final_num_timesteps": config.final_num_timesteps,
             "process_fingerprints": fingerprints,
         }
-        (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
-        final_unet = trainer.sampled_unet()
-        ACTPipeline(unet=final_unet, scheduler=trainer.scheduler).save_pretrained(output_dir)
-        if config.adversarial:
-            unwrap(trainer.discriminator).save_pretrained(output_dir / "discriminator")
-        sample_grid(final_unet, trainer.scheduler, run.num_validation_images, run.seed, num_classes).save(
-            output_dir / "samples.png"
-        )
-        write_model_card(
-            output_dir,
-            dataset=run.dataset_name or ("a local image folder" if run.train_data_dir else "scikit-learn digits"),
-            dataset_id=run.dataset_name,
-            recipe=recipe,
-            model=f"Model: {model}",
-            shipped=(
-                f"the evaluation EMA (decay {config.ema_decay}, {config.ema_warmup}; "
-                f"{trainer.ema.get_decay(trainer.ema.optimization_step):.5g} at its last update)"
-                if config.use_ema
-                else "the target network"
-            ),
-            class_conditional=conditional,
-            resolution=run.resolution,
-            num_params=sum(p.numel() for p in final_unet.parameters()),
-            iterations=step,
-            final_num_timesteps=config.final_num_timesteps,
-            precision={"no": "fp32"}.get(precision, precision) + (f" ({precision_note})" if precision_note else ""),
-            flags=run.explicit,
-            metrics=metrics,
-            metrics_note=f"Measured at the end of training on {run.fid_num_samples} one-step samples against the "
-            f"training images, with {run.fid_feature_extractor} features:",
-            repo_id=run.hub_model_id,
-        )
+
+        def write_final(folder: Path) -> None:  # into a staging folder, moved in when complete (`save_final`)
+            (folder / "training_summary.json").write_text(json.dumps(summary, indent=2))
+            ACTPipeline(unet=final_unet, scheduler=trainer.scheduler).save_pretrained(folder)
+            if config.adversarial:
+                unwrap(trainer.discriminator).save_pretrained(folder / "discriminator")
+            sample_grid(final_unet, trainer.scheduler, run.num_validation_images, run.seed, num_classes).save(
+                folder / "samples.png"
+            )
+            write_model_card(
+                folder,
+                dataset=run.dataset_name or ("a local image folder" if run.train_data_dir else "scikit-learn digits"),
+                dataset_id=run.dataset_name,
+                recipe=recipe,
+                model=f"Model: {model}",
+                shipped=(
+                    f"the evaluation EMA (decay {config.ema_decay}, {config.ema_warmup}; "
+                    f"{trainer.ema.get_decay(trainer.ema.optimization_step):.5g} at its last update)"
+                    if config.use_ema
+                    else "the target network"
+                ),
+                class_conditional=conditional,
+                resolution=run.resolution,
+                num_params=sum(p.numel() for p in final_unet.parameters()),
+                iterations=step,
+                final_num_timesteps=config.final_num_timesteps,
+                precision={"no": "fp32"}.get(precision, precision) + (f" ({precision_note})" * bool(precision_note)),
+                flags=run.explicit,
+                metrics=metrics,
+                metrics_note=f"Measured at the end of training on {run.fid_num_samples} one-step samples against the "
+                f"training images, with {run.fid_feature_extractor} features:",
+                repo_id=run.hub_model_id,
+            )
+
+        save_final(output_dir, write_final, needed_bytes=sum(t.nbytes for t in final_unet.state_dict().values()))
         logger.info(f"Saved the pipeline to {output_dir}")
         if run.push_to_hub:
-            ignore = ["checkpoint-*/**", ".checkpoint-*/**", f"{run.logging_dir}/**", "logs.jsonl"]
+            ignore = ["checkpoint-*/**", ".checkpoint-*/**", f"{run.logging_dir}/**", "logs.jsonl", RECORD, STAGING]
             push_to_hub(output_dir, repo_id, run.hub_token, run.hub_private_repo, ignore)
             logger.info(f"Pushed to https://huggingface.co/{repo_id}")
     # every process waits for the main one to finish saving, then drops the DDP-wrapped models before the process

@@ -1,6 +1,7 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
-"""UNet configs: the paper's models (paper Table 5), a small CPU model for the digits, and one sized for any
-resolution. The training settings of each preset are in `diffusers_act.training.config`."""
+"""The presets: UNet configs (the paper's models, paper Table 5, a small CPU model for the digits, and one sized for
+any resolution) and each preset's training settings as a row of flag overrides ([`PRESETS`]), read by `--preset`,
+the benchmarks and the docs. The defaults the rows override are in `diffusers_act.training.config`."""
 
 import math
 from copy import deepcopy
@@ -102,3 +103,79 @@ def unet_from_preset(name: str, **overrides) -> UNet2DModel:
     if name not in UNET_PRESETS:
         raise ValueError(f"Unknown UNet preset {name!r}; choose one of {sorted(UNET_PRESETS)}.")
     return UNet2DModel(**{**deepcopy(UNET_PRESETS[name]), **overrides})
+
+
+# Hub-dataset settings of a preset: they apply only to the preset's own dataset, not to data the user passes.
+DATA_KEYS = ("dataset_name", "dataset_config_name", "image_column", "label_column")
+
+# The improved consistency-training options (Song & Dhariwal 2023; docs/training.md) that make short CPU runs learn,
+# with an evaluation EMA: the recipe for your own data when no --preset is given.
+IMPROVED_RECIPE = {
+    "train_batch_size": 32,
+    "max_train_steps": 2000,
+    "learning_rate": 5e-4,
+    "num_timesteps_schedule": "doubling",
+    "s0": 10,
+    "s1": 160,
+    "mu0": 0.0,
+    "index_distribution": "lognormal",
+    "loss_weighting": "inverse_delta",
+    "use_ema": True,
+    "ema_decay": 0.999,
+    "checkpointing_steps": 500,
+    "validation_steps": 500,
+}
+
+# Each preset is a row of overrides, keyed by flag name. A derived value (adv_weight_mid, discr_learning_rate) appears
+# only where it differs from its derivation.
+PRESETS: dict[str, dict] = {
+    # Paper Tables 5/6 and the authors' code: FID 6.0 (ACT-Aug) after 300k iterations at batch 80 on one GPU.
+    "cifar10": {
+        "dataset_name": "cifar10",
+        "image_column": "img",
+        "resolution": 32,
+        "random_flip": True,
+        "class_conditional": False,
+        "train_batch_size": 80,
+        "max_train_steps": 300_000,
+        "loss_type": "lpips",
+        "use_augment": True,
+        "noise_conditioning": "sigma",
+        # the authors' code, where the paper is silent: their discriminator and its betas (0, 0.99 * 16 / 17)
+        "discriminator_head": "authors",
+        "discriminator_block_out_channels": (128, 256, 256, 256),
+        "discr_adam_beta2": 0.99 * 16 / 17,
+    },
+    # Paper: FID 10.6 after 400k iterations at batch 320 on 4 A100s in fp16; class-conditional, no augmentation.
+    # ImageNet is gated on the Hub: pass --dataset_name with a 64x64 copy you can access, or --train_data_dir.
+    "imagenet64": {
+        "resolution": 64,
+        "random_flip": True,
+        "class_conditional": True,
+        "train_batch_size": 320,
+        "max_train_steps": 400_000,
+        "learning_rate": 5e-5,
+        "mixed_precision": "fp16",
+        "loss_type": "lpips",
+        "s1": 200,
+        "mu0": 0.95,
+        "adv_weight": 0.6,
+        "adv_weight_mid": 0.2,
+        "noise_conditioning": "sigma",
+        "discriminator_head": "authors_no_norm",
+        "discr_adam_beta2": 0.99 * 16 / 17,
+    },
+    # scikit-learn's 8x8 digits at 16x16 on a laptop CPU (the default with no data given): the improved recipe, with
+    # the consistency weight normalised so that lambda keeps the paper's scale (as benchmarks/digits_act_vs_ct.py runs
+    # it: the benchmark runs this preset).
+    "digits": {
+        **IMPROVED_RECIPE,
+        "normalize_loss_weight": True,
+        # R1 at 5 (the paper's CIFAR-10 weight) flattens D on digits (docs/benchmarks.md, "Investigation"); 0.1
+        # keeps it informative, measured over seeds in docs/benchmarks.md
+        "gp_weight": 0.1,
+        "resolution": 16,
+        "class_conditional": True,
+        "fid_feature_extractor": "digits",
+    },
+}

@@ -83,10 +83,18 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
                 f"`noise_conditioning` must be one of {NOISE_CONDITIONINGS}, got {noise_conditioning!r}. Use 'log' "
                 "for diffusers-style models and 'sigma' for the authors' ACT checkpoints."
             )
-        if not 0 < sigma_min < sigma_max:
-            raise ValueError(f"Need 0 < `sigma_min` < `sigma_max`, got sigma_min={sigma_min}, sigma_max={sigma_max}.")
+        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, (int, np.integer)):
+            raise ValueError(f"`num_train_timesteps` must be an integer, got {num_train_timesteps!r}.")
         if num_train_timesteps < 2:
             raise ValueError(f"`num_train_timesteps` must be at least 2, got {num_train_timesteps}.")
+        numbers = {"sigma_min": sigma_min, "sigma_max": sigma_max, "sigma_data": sigma_data, "rho": rho}
+        for name, value in {**numbers, "s_noise": s_noise}.items():
+            number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+            if not number or not np.isfinite(value) or value < 0 or (value == 0 and name in numbers):
+                wanted = "a finite number >= 0" if name == "s_noise" else "a finite positive number"
+                raise ValueError(f"`{name}` must be {wanted}, got {value!r}.")
+        if not sigma_min < sigma_max:
+            raise ValueError(f"Need 0 < `sigma_min` < `sigma_max`, got sigma_min={sigma_min}, sigma_max={sigma_max}.")
 
         self.init_noise_sigma = sigma_max
         sigmas = self._karras(np.linspace(0, 1, num_train_timesteps))

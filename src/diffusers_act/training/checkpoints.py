@@ -11,18 +11,21 @@ killed run never leaves a folder that looks complete and is not.
 
 import json
 import logging
+import math
 import os
 import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
 
 from ..pipelines.act.pipeline_act import ACTPipeline
+from .config import TrainingError
+from .disk import disk_full_errors
 from .trainer import ACTTrainer
 
 logger = logging.getLogger(__name__)
@@ -95,58 +98,6 @@ def set_random_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
-# what a run writes into its output folder, besides checkpoints
-RUN_OUTPUTS = (
-    "model_index.json", "unet", "scheduler", "discriminator", "README.md", "samples.png", "samples",
-    "training_summary.json", "logs.jsonl",
-)  # fmt: skip
-
-
-def check_output_dir(output_dir: str | Path, resume_from_checkpoint: str | None, overwrite: bool) -> list[Path]:
-    """
-    Checks, before any work, that a run may write `output_dir`: it can be created and written, and it holds no
-    earlier run unless this one resumes it (a checkpoint path, or `latest` when a complete checkpoint exists) or
-    replaces it (`overwrite`). Returns what `overwrite` is to remove (the earlier run's checkpoints, model and logs);
-    the caller removes it on the main process.
-    """
-    output_dir = Path(output_dir)
-    existing = output_dir
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"--output_dir {output_dir}: {existing} is a file, not a folder.")
-    try:  # a real write (os.access says yes to root on a read-only file system)
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise ValueError(
-            f"--output_dir {output_dir} cannot be written (a test file in {existing}: {error.strerror})."
-        ) from None
-    earlier = [output_dir / name for name in RUN_OUTPUTS if (output_dir / name).exists()]
-    earlier += sorted(output_dir.glob("checkpoint-*")) + sorted(output_dir.glob(".checkpoint-*"))
-    resume = resume_from_checkpoint and (resume_from_checkpoint != "latest" or complete_checkpoints(output_dir))
-    if not earlier or resume:
-        return []
-    if not overwrite:
-        names = ", ".join(sorted({p.name for p in earlier})[:4])
-        if resume_from_checkpoint:
-            raise ValueError(
-                f"--output_dir {output_dir} holds an earlier run ({names}) but no complete checkpoint to resume: "
-                "pass --overwrite_output_dir to replace it, or another --output_dir."
-            )
-        raise ValueError(
-            f"--output_dir {output_dir} holds an earlier run ({names}): pass --resume_from_checkpoint latest to "
-            "continue it, --overwrite_output_dir to replace it, or another --output_dir."
-        )
-    return earlier
-
-
-def remove_paths(paths: list[Path]) -> None:
-    """Removes files and folders; those that do not exist are skipped."""
-    for path in paths:
-        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-
-
 class CheckpointManager:
     """
     Saves, lists, prunes and loads the checkpoints of one output folder (after edm2's `CheckpointIO`: the loop calls
@@ -175,11 +126,20 @@ class CheckpointManager:
         return found[-1] if found else None
 
     def resolve(self, resume_from_checkpoint: str | None) -> Path | None:
-        """The checkpoint to resume from: None, `"latest"` (None when there is none) or a complete folder."""
+        """The checkpoint to resume from: None, `"latest"` (None when there is none; a warning names each damaged
+        checkpoint newer than the one chosen) or a complete folder."""
         if not resume_from_checkpoint:
             return None
         if resume_from_checkpoint == "latest":
             latest = self.latest()
+            newest = int(CHECKPOINT.fullmatch(latest.name).group(1)) if latest else -1
+            for folder in sorted(self.output_dir.glob("checkpoint-*")) if self.output_dir.is_dir() else []:
+                named = CHECKPOINT.fullmatch(folder.name)
+                if named and int(named.group(1)) > newest:
+                    logger.warning(
+                        f"--resume_from_checkpoint latest skips {folder}: it is damaged "
+                        f"({'; '.join(checkpoint_problems(folder)[:3])}); resuming from {latest or 'nothing'}."
+                    )
             if latest is None:
                 logger.warning(f"--resume_from_checkpoint latest: no checkpoint in {self.output_dir}; starting fresh.")
             return latest
@@ -193,18 +153,40 @@ class CheckpointManager:
         return path
 
     def save(self, step: int, trainer: "ACTTrainer", **state) -> Path:
-        """Writes `checkpoint-{step}` (the trainer, every process's random state, `state` as JSON) and prunes."""
+        """Writes `checkpoint-{step}` (the trainer, every process's random state, `state` as JSON) and prunes. Weights
+        that are not finite are never saved, and a full disk is one error that names the folder and the space
+        needed, with the partial checkpoint removed and the earlier ones untouched."""
         acc = self.accelerator
+        bad = nonfinite_networks(trainer)  # the same weights on every process: all stop alike
+        if bad:
+            raise TrainingError(
+                f"Not saving checkpoint-{step}: the {', '.join(bad)} weights are not finite. The last good checkpoint "
+                f"is {self.latest() or 'none was written'}."
+            )
         final, partial = self.output_dir / f"checkpoint-{step}", self.output_dir / f".checkpoint-{step}.tmp"
         if acc.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
         acc.wait_for_everyone()
         (partial / f"random_states_{acc.process_index}.json").write_text(json.dumps(random_state()))
+        error = None
         if acc.is_main_process:
-            trainer.save_state(partial / "training")
-            ACTPipeline(unet=trainer.sampled_unet(), scheduler=trainer.scheduler).save_pretrained(partial)
+            latest = self.latest()
+            needed = checkpoint_bytes(latest) if latest else estimated_checkpoint_bytes(trainer)
+            try:
+                with disk_full_errors(self.output_dir, needed, f"checkpoint-{step}", cleanup=[partial]):
+                    trainer.save_state(partial / "training")
+                    ACTPipeline(unet=trainer.sampled_unet(), scheduler=trainer.scheduler).save_pretrained(partial)
+            except Exception as caught:
+                error = caught
         acc.wait_for_everyone()
+        failed = [None if error is None else str(error)]
+        if acc.num_processes > 1:
+            broadcast_object_list(failed)
+        if error is not None:
+            raise error
+        if failed[0] is not None:
+            raise TrainingError(failed[0])
         if acc.is_main_process:
             manifest = {"step": step, **state, "files": _files(partial)}
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -225,14 +207,110 @@ class CheckpointManager:
         logger.info(f"Removed old checkpoint {checkpoint}")
 
     def load(self, path: Path, trainer: "ACTTrainer") -> dict:
-        """Restores the trainer and this process's random state from `path`; returns the saved JSON state."""
+        """Restores the trainer and this process's random state from `path`; returns the saved JSON state. Edited
+        metadata and non-finite weights are errors that name the file, before training starts."""
         problems = checkpoint_problems(path)
         if problems:
             raise ValueError(f"Checkpoint {path} is damaged: {'; '.join(problems[:3])}.")
+        manifest = json.loads((path / MANIFEST).read_text())
+        step, named = manifest.get("step"), CHECKPOINT.fullmatch(path.name)
+        if not _is_count(step) or (named and int(named.group(1)) != step):
+            raise ValueError(
+                f"{path / MANIFEST}: 'step' must be a non-negative integer"
+                + (f" equal to the folder's {named.group(1)}" if named else "")
+                + f", got {step!r}. Resume from another checkpoint."
+            )
+        state_file = path / "training" / "trainer_state.json"
+        try:
+            problems = trainer_state_problems(json.loads(state_file.read_text()))
+        except (OSError, ValueError) as error:
+            problems = [f"{type(error).__name__}: {error}"]
+        if problems:
+            raise ValueError(
+                f"{state_file} is not a trainer state this version wrote: {'; '.join(problems[:3])}. Resume from "
+                "another checkpoint."
+            )
         trainer.load_state(path / "training")
+        bad = nonfinite_networks(trainer)
+        if bad:
+            others = [c for c in self.complete() if c.resolve() != path.resolve()]
+            hint = f" (e.g. --resume_from_checkpoint {others[-1]})" if others else ""
+            raise ValueError(
+                f"Checkpoint {path} holds non-finite weights ({', '.join(bad)}), from a diverged run or an edited "
+                f"file: resuming would train (and ship) NaN. Resume from an earlier checkpoint{hint}."
+            )
         states = path / f"random_states_{self.accelerator.process_index}.json"
         if states.is_file():
             set_random_state(json.loads(states.read_text()))
         else:
             logger.warning(f"{states} is missing (a different number of processes?); random draws will differ.")
-        return json.loads((path / MANIFEST).read_text())
+        return manifest
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: object, low: float = -math.inf, high: float = math.inf) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+
+
+# the evaluation EMA's counters (diffusers' EMAModel.state_dict without its weights): key -> check
+EMA_STATE = {
+    "decay": lambda v: _is_number(v, 0, 1), "min_decay": lambda v: _is_number(v, 0, 1),
+    "optimization_step": _is_count, "update_after_step": _is_count, "use_ema_warmup": lambda v: isinstance(v, bool),
+    "inv_gamma": lambda v: _is_number(v, 0), "power": lambda v: _is_number(v, 0),
+}  # fmt: skip
+
+
+def trainer_state_problems(state: object) -> list[str]:
+    """What keeps `state` (a parsed `trainer_state.json`) from being one [`ACTTrainer.state_dict`] wrote: unknown
+    keys, wrong types, values out of range. Empty for a good one."""
+    if not isinstance(state, dict):
+        return ["it is not a JSON object"]
+    problems = [f"unknown key {key!r}" for key in state if key not in ("augment", "ema")]
+    augment, ema = state.get("augment"), state.get("ema")
+    if augment is not None and not (
+        isinstance(augment, dict) and set(augment) == {"p", "r1_ema"} and _is_number(augment["p"], 0, 1)
+        and _is_number(augment["r1_ema"], 0)
+    ):  # fmt: skip
+        problems.append(f"'augment' must be {{'p': a number in [0, 1], 'r1_ema': a number >= 0}}, got {augment!r}")
+    if ema is not None and not isinstance(ema, dict):
+        problems.append(f"'ema' must be an object, got {ema!r}")
+    for key, value in (ema if isinstance(ema, dict) else {}).items():
+        if key not in EMA_STATE:
+            problems.append(f"unknown key 'ema.{key}'")
+        elif not EMA_STATE[key](value):
+            problems.append(f"'ema.{key}' has a value out of range or of the wrong type: {value!r}")
+    return problems
+
+
+def trainer_networks(trainer: "ACTTrainer") -> dict[str, list[torch.Tensor]]:
+    """The weights a checkpoint holds, by network: generator, target, discriminator, ema."""
+    unwrap = trainer.accelerator.unwrap_model
+    networks = {"generator": list(unwrap(trainer.unet).parameters())}
+    networks["target"] = list(trainer.target_unet.parameters())
+    if trainer.discriminator is not None:
+        networks["discriminator"] = list(unwrap(trainer.discriminator).parameters())
+    if trainer.ema is not None:
+        networks["ema"] = list(trainer.ema.shadow_params)
+    return networks
+
+
+def nonfinite_networks(trainer: "ACTTrainer") -> list[str]:
+    """The networks of [`trainer_networks`] that hold a NaN or an infinite weight (one read from the device)."""
+    networks = {name: tensors for name, tensors in trainer_networks(trainer).items() if tensors}
+    finite = torch.stack([torch.stack([torch.isfinite(t).all() for t in ts]).all() for ts in networks.values()])
+    return [name for name, ok in zip(networks, finite.tolist(), strict=True) if not ok]
+
+
+def estimated_checkpoint_bytes(trainer: "ACTTrainer") -> int:
+    """About what a checkpoint of `trainer` takes on disk: its networks, the shipped UNet (the generator's size) and
+    two RAdam moments per trained weight."""
+    sizes = {k: sum(t.numel() * t.element_size() for t in ts) for k, ts in trainer_networks(trainer).items()}
+    return sum(sizes.values()) + 3 * sizes["generator"] + 2 * sizes.get("discriminator", 0)
+
+
+def checkpoint_bytes(folder: Path) -> int:
+    """The size of a complete checkpoint, from its manifest."""
+    return sum(json.loads((folder / MANIFEST).read_text())["files"].values())

@@ -1,6 +1,7 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """The one source of training defaults: [`ACTConfig`] (the algorithm) and [`RunConfig`] (data, precision,
-checkpoints, logging, Hub), presets as rows of overrides, and the command line generated from both.
+checkpoints, logging, Hub), the bounds of their values, and the command line generated from both with the presets'
+rows of overrides (`diffusers_act.presets.PRESETS`).
 
 Precedence, lowest first: a field's default, the preset's row, the flags the user passes. Values derived from others
 (`adv_weight_mid` from `adv_weight`, `discr_learning_rate` from `learning_rate`) are derived last, unless the user
@@ -9,6 +10,7 @@ or the preset set them.
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import typing
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..presets import DATA_KEYS, IMPROVED_RECIPE, PRESETS
 from .curricula import num_timesteps
 
 
@@ -26,6 +29,46 @@ def option(
     """A config field with its help text; `flag` names the command-line flag where it differs from the field, `nargs`
     makes a flag take several values (a tuple of the annotation's element type)."""
     return field(default=default, metadata={"help": help, "flag": flag, "choices": choices, "nargs": nargs})
+
+
+# The interval each number must lie in, by field of ACTConfig and RunConfig ([`check_bounds`]); every other number
+# must be finite.
+BOUNDS = {
+    "(0, inf)": ("sigma_min", "sigma_max", "rho", "p_std", "huber_c", "learning_rate", "discr_learning_rate",
+                 "adam_epsilon", "max_grad_norm"),
+    "[0, inf)": ("gp_weight", "aug_target", "adam_weight_decay", "lr_warmup_steps", "dataloader_num_workers"),
+    "[0, 1)": ("mu0", "aug_ema", "adam_beta1", "adam_beta2", "discr_adam_beta1", "discr_adam_beta2"),
+    "[0, 1]": ("adv_weight", "adv_weight_mid", "aug_rate", "aug_p", "ema_decay"),
+    "[1, inf)": ("total_steps", "gp_interval", "discriminator_block_out_channels", "resolution", "train_batch_size",
+                 "gradient_accumulation_steps", "checkpointing_steps", "validation_steps", "num_validation_images",
+                 "logging_steps", "fid_num_samples", "checkpoints_total_limit", "num_train_epochs", "fid_steps",
+                 "max_train_samples"),
+    "[2, inf)": ("s0", "s1"),
+    "[0, 4294967295]": ("seed",),
+}  # fmt: skip
+HINTS = {
+    "checkpoints_total_limit": " (leave it out to keep every checkpoint)",
+    "max_grad_norm": " (leave it out for no clipping)",
+}
+
+
+def check_bounds(config: object) -> None:
+    """Raises a `ValueError` that names the flag when a number of `config` lies outside its [`BOUNDS`] or is NaN or
+    infinite: before any work, so that a typo cannot fail late or train silently wrong."""
+    bounds_of = {name: bounds for bounds, names in BOUNDS.items() for name in names}
+    for f in dataclasses.fields(config):
+        value, bounds = getattr(config, f.name), bounds_of.get(f.name, "(-inf, inf)")
+        values = [v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, (int, float))]
+        low, high = (float(x) for x in bounds[1:-1].split(","))
+        above = [low < v or bounds[0] == "[" and v == low for v in values]
+        below = [v < high or bounds[-1] == "]" and v == high for v in values]
+        if not all(math.isfinite(v) and a and b for v, a, b in zip(values, above, below, strict=True)):
+            finite = all(math.isfinite(v) for v in values)
+            named = {"(0, inf)": "positive", "[1, inf)": "at least 1", "[2, inf)": "at least 2"}
+            wanted = named.get(bounds, f"in {bounds}") if finite else "a finite number"
+            shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+            flag = f.metadata.get("flag") or f.name
+            raise ValueError(f"--{flag} must be {wanted}, got {shown}{HINTS.get(f.name, '')}.")
 
 
 @dataclass
@@ -124,14 +167,11 @@ class ACTConfig:
             self.discr_adam_beta1 = self.adam_beta1
         if self.discr_adam_beta2 is None:
             self.discr_adam_beta2 = self.adam_beta2
-        if self.gp_interval < 1:
-            raise ValueError(f"`gp_interval` must be at least 1, got {self.gp_interval}.")
-        if self.total_steps < 1:
-            raise ValueError(f"total_steps (--max_train_steps) must be at least 1, got {self.total_steps}.")
-        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
-            raise ValueError(
-                f"--max_grad_norm must be positive (or left out for no clipping), got {self.max_grad_norm}."
-            )
+        check_bounds(self)
+        if self.sigma_max <= self.sigma_min:
+            raise ValueError(f"--sigma_max ({self.sigma_max}) must be greater than --sigma_min ({self.sigma_min}).")
+        if self.s1 < self.s0:
+            raise ValueError(f"--s1 ({self.s1}) must be at least --s0 ({self.s0}): the grid grows from s0 to s1.")
 
     @property
     def adversarial(self) -> bool:
@@ -233,16 +273,7 @@ class RunConfig:
     explicit: dict = field(default_factory=dict, metadata={"flag": False})
 
     def __post_init__(self):
-        at_least_one = (
-            "resolution", "train_batch_size", "gradient_accumulation_steps", "checkpointing_steps",
-            "validation_steps", "num_validation_images", "logging_steps", "fid_num_samples",
-            "checkpoints_total_limit", "num_train_epochs", "fid_steps", "max_train_samples",
-        )  # fmt: skip
-        for name in at_least_one:
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                hint = " (leave it out to keep every checkpoint)" if name == "checkpoints_total_limit" else ""
-                raise ValueError(f"--{name} must be at least 1, got {value}{hint}.")
+        check_bounds(self)
         if self.torch_compile_mode is not None and not self.torch_compile:
             raise ValueError(f"--torch_compile_mode {self.torch_compile_mode} needs --torch_compile.")
         if self.data_on_device == "yes" and not self.center_crop:
@@ -250,84 +281,6 @@ class RunConfig:
                 "--data_on_device yes keeps center-cropped images; random crops (--no-center_crop) need the data "
                 "loader: pass --data_on_device no (or auto)."
             )
-        if self.dataloader_num_workers < 0:
-            raise ValueError(f"--dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}.")
-
-
-# Hub-dataset settings of a preset: they apply only to the preset's own dataset, not to data the user passes.
-DATA_KEYS = ("dataset_name", "dataset_config_name", "image_column", "label_column")
-
-# The improved consistency-training options (Song & Dhariwal 2023; docs/training.md) that make short CPU runs learn,
-# with an evaluation EMA: the recipe for your own data when no --preset is given.
-IMPROVED_RECIPE = {
-    "train_batch_size": 32,
-    "max_train_steps": 2000,
-    "learning_rate": 5e-4,
-    "num_timesteps_schedule": "doubling",
-    "s0": 10,
-    "s1": 160,
-    "mu0": 0.0,
-    "index_distribution": "lognormal",
-    "loss_weighting": "inverse_delta",
-    "use_ema": True,
-    "ema_decay": 0.999,
-    "checkpointing_steps": 500,
-    "validation_steps": 500,
-}
-
-# Each preset is a row of overrides, keyed by flag name. A derived value (adv_weight_mid, discr_learning_rate) appears
-# only where it differs from its derivation.
-PRESETS: dict[str, dict] = {
-    # Paper Tables 5/6 and the authors' code: FID 6.0 (ACT-Aug) after 300k iterations at batch 80 on one GPU.
-    "cifar10": {
-        "dataset_name": "cifar10",
-        "image_column": "img",
-        "resolution": 32,
-        "random_flip": True,
-        "class_conditional": False,
-        "train_batch_size": 80,
-        "max_train_steps": 300_000,
-        "loss_type": "lpips",
-        "use_augment": True,
-        "noise_conditioning": "sigma",
-        # the authors' code, where the paper is silent: their discriminator and its betas (0, 0.99 * 16 / 17)
-        "discriminator_head": "authors",
-        "discriminator_block_out_channels": (128, 256, 256, 256),
-        "discr_adam_beta2": 0.99 * 16 / 17,
-    },
-    # Paper: FID 10.6 after 400k iterations at batch 320 on 4 A100s in fp16; class-conditional, no augmentation.
-    # ImageNet is gated on the Hub: pass --dataset_name with a 64x64 copy you can access, or --train_data_dir.
-    "imagenet64": {
-        "resolution": 64,
-        "random_flip": True,
-        "class_conditional": True,
-        "train_batch_size": 320,
-        "max_train_steps": 400_000,
-        "learning_rate": 5e-5,
-        "mixed_precision": "fp16",
-        "loss_type": "lpips",
-        "s1": 200,
-        "mu0": 0.95,
-        "adv_weight": 0.6,
-        "adv_weight_mid": 0.2,
-        "noise_conditioning": "sigma",
-        "discriminator_head": "authors_no_norm",
-        "discr_adam_beta2": 0.99 * 16 / 17,
-    },
-    # scikit-learn's 8x8 digits at 16x16 on a laptop CPU (the default with no data given): the improved recipe, with
-    # the consistency weight normalised so that lambda keeps the paper's scale (as benchmarks/digits_act_vs_ct.py runs
-    # it: the benchmark runs this preset).
-    "digits": {
-        **IMPROVED_RECIPE,
-        "normalize_loss_weight": True,
-        # R1 at 5 (the paper's CIFAR-10 weight) flattens D on digits (docs/benchmarks.md, "Investigation"); 0.1
-        # keeps it informative, measured over seeds in docs/benchmarks.md
-        "gp_weight": 0.1,
-        "resolution": 16,
-        "class_conditional": True,
-        "fid_feature_extractor": "digits",
-    },
-}
 
 
 def flag_fields(cls: type) -> dict[str, dataclasses.Field]:

@@ -3,6 +3,7 @@
 of images in [-1, 1] (and labels), with an endless batch iterator that resumes at any iteration."""
 
 import io
+import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +14,13 @@ import numpy as np
 import PIL.Image
 import torch
 
+from .disk import format_bytes
+
 if TYPE_CHECKING:
     import datasets
     from accelerate import Accelerator
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DIGITS_TRAIN_SIZE = 1347  # the first 1,347 of scikit-learn's 1,797 digits; the last 450 are held out
@@ -128,10 +133,30 @@ def count_classes(dataset: "datasets.Dataset", label_column: str) -> int:
     return feature.num_classes if hasattr(feature, "num_classes") else int(max(dataset[label_column])) + 1
 
 
-def image_channels(dataset: "datasets.Dataset", image_column: str) -> int:
-    """1 when the first image is greyscale (with or without alpha), else 3: what a UNet for this data takes."""
-    bands = decode_image(dataset[0][image_column], channels=0, index=0).getbands()
-    return 1 if set(bands) <= {"1", "L", "I", "F", "A"} else 3
+GREY_BANDS = {"1", "L", "I", "F", "A"}  # PIL bands of greyscale images, with or without alpha
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit greyscale (PNG, TIFF) as PIL opens it
+
+
+def image_channels(dataset: "datasets.Dataset", image_column: str, chunk: int = 1024) -> int:
+    """
+    What a UNet for this data takes: 3 when any image of the whole set is in colour (greyscale ones are then
+    converted to RGB), else 1. Reads only image headers, and stops at the first colour image; logs the decision.
+    """
+    for start in range(0, len(dataset), chunk):
+        for offset, value in enumerate(dataset[start : start + chunk][image_column]):
+            try:
+                with PIL.Image.open(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]) as image:
+                    colour = not set(image.getbands()) <= GREY_BANDS
+            except Exception:  # an unreadable file is named when it is read (or by --verify_images)
+                continue
+            if colour:
+                index = start + offset
+                before = f"; the {index} images before it are greyscale and are converted" if index else ""
+                source = value.get("path") or f"image #{index}"
+                logger.info(f"Training on 3 channels (RGB): {source} is in colour{before}.")
+                return 3
+    logger.info(f"Training on 1 channel: all {len(dataset)} images are greyscale.")
+    return 1
 
 
 def decode_image(value: dict, channels: int, index: int) -> PIL.Image.Image:
@@ -142,6 +167,9 @@ def decode_image(value: dict, channels: int, index: int) -> PIL.Image.Image:
         image.load()
     except Exception as error:
         raise ValueError(f"Could not read training image {source}: {error}. Remove or replace the file.") from error
+    if channels and image.mode in SIXTEEN_BIT_MODES:  # scaled to 8 bits (convert("L") would clip at 255)
+        eight_bits = np.clip(np.round(np.asarray(image, dtype=np.float64) / 257), 0, 255).astype(np.uint8)
+        image = PIL.Image.fromarray(eight_bits, mode="L")
     return image if channels == 0 else image.convert("L" if channels == 1 else "RGB")
 
 
@@ -317,6 +345,27 @@ class DeviceBatches:
         while True:
             yield from ((epoch, batch) for batch in self.epoch(epoch, skip))
             epoch, skip = epoch + 1, 0
+
+
+def check_batch_fits_in_memory(run, width: int, device: str | torch.device) -> None:
+    """
+    Stops, before any work, a run whose batch cannot fit at all: one fp32 activation of the UNet's first level
+    (`--train_batch_size` x `width` x `--resolution`^2) must fit in the device's memory. A run needs many such
+    activations, so this catches only the impossible (e.g. a resolution typed with extra zeros), never a run that fits.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+    else:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    needed = run.train_batch_size * width * run.resolution**2 * 4
+    if needed > total:
+        raise ValueError(
+            f"--resolution {run.resolution} with --train_batch_size {run.train_batch_size} cannot fit: one activation "
+            f"of the UNet's first level ({run.train_batch_size} x {width} x {run.resolution} x {run.resolution} fp32) "
+            f"takes {format_bytes(needed)}, more than the {format_bytes(total)} of {device.type} memory. Lower "
+            "--resolution or --train_batch_size."
+        )
 
 
 DATA_ON_DEVICE_LIMIT = 2 * 2**30  # bytes of uint8 images that `--data_on_device auto` keeps on the device

@@ -115,9 +115,23 @@ class JsonlLog:
     def __init__(self, path: str | Path, enabled: bool = True, resume_step: int | None = None):
         self.path, self.enabled = Path(path), enabled
         if enabled and resume_step is not None and self.path.is_file():
-            lines = self.path.read_text().splitlines()
-            kept = [line for line in lines if json.loads(line)["step"] <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            lines, kept = self.path.read_text().splitlines(keepends=True), []
+            for number, line in enumerate(lines, 1):
+                try:
+                    step = json.loads(line)["step"]
+                    if isinstance(step, bool) or not isinstance(step, int):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError, IndexError):
+                    if number == len(lines) and not line.endswith("\n"):  # a run killed while writing it
+                        logger.warning(f"{self.path}: dropped its last line, which was cut short: {line[:80]!r}")
+                        continue
+                    raise ValueError(
+                        f"{self.path}, line {number}, is not a log entry ({line.strip()[:80]!r}): delete that line "
+                        "(or the file, which only holds logs) to resume."
+                    ) from None
+                if step <= resume_step:
+                    kept.append(line.rstrip("\n") + "\n")
+            self.path.write_text("".join(kept))
 
     def write(self, step: int, values: dict) -> None:
         if self.enabled:

@@ -127,6 +127,12 @@ class ACTPipeline(DiffusionPipeline):
                 f"Inpainting needs both `image` and `mask_image`; `{missing}` is missing. Pass both (white mask "
                 "pixels are repainted) or neither for unconditional sampling."
             )
+        generators = generator if isinstance(generator, list) else [generator]
+        if not all(g is None or isinstance(g, torch.Generator) for g in generators):
+            raise ValueError(
+                f"`generator` must be a `torch.Generator` or a list of them (one per image), got {generator!r}: e.g. "
+                "`generator=torch.Generator().manual_seed(0)`."
+            )
         if isinstance(generator, list) and len(generator) != batch_size:
             raise ValueError(
                 f"`generator` is a list of {len(generator)} generators but `batch_size` is {batch_size}; pass one "
@@ -180,6 +186,13 @@ class ACTPipeline(DiffusionPipeline):
                 for g in generators
             ]
             return torch.cat(labels).to(device)
+        integers = isinstance(class_labels, (int, np.integer, torch.Tensor, np.ndarray)) or (
+            isinstance(class_labels, (list, tuple)) and all(isinstance(c, (int, np.integer)) for c in class_labels)
+        )
+        if not integers or isinstance(class_labels, bool) or not np.size(class_labels):
+            raise ValueError(
+                f"`class_labels` must be an int, a non-empty list of ints or an integer tensor, got {class_labels!r}."
+            )
         labels = torch.as_tensor(class_labels).reshape(-1)
         if labels.is_floating_point() or labels.dtype == torch.bool:
             raise ValueError(f"`class_labels` must be integers, got dtype {labels.dtype}.")
@@ -381,10 +394,18 @@ class ACTPipeline(DiffusionPipeline):
 
 
 def _check_image_values(name: str, value: "ImageInput | None") -> None:
-    """Arrays and tensors given as images must be finite and in `[0, 1]` (PIL images always are)."""
+    """Images must hold pixels; arrays and tensors given as images must be finite and in `[0, 1]` (PIL images always
+    are)."""
+    if isinstance(value, list) and not value:
+        raise ValueError(f"`{name}` is an empty list; pass an image (PIL, array or tensor) or a list of them.")
     for item in value if isinstance(value, list) else [value]:
+        shape = item.size if isinstance(item, PIL.Image.Image) else getattr(item, "shape", None)
+        if shape is not None and 0 in tuple(shape):
+            raise ValueError(f"`{name}` is empty (size {tuple(shape)}); pass an image with pixels.")
         if item is None or isinstance(item, PIL.Image.Image):
             continue
+        if not isinstance(item, (np.ndarray, torch.Tensor)):
+            raise ValueError(f"`{name}` must be a PIL image, an array or a tensor (or a list of them), got {item!r}.")
         tensor = torch.as_tensor(np.asarray(item) if isinstance(item, np.ndarray) else item).float()
         if not torch.isfinite(tensor).all():
             raise ValueError(f"`{name}` holds NaN or infinite values.")
