@@ -19,7 +19,7 @@ import PIL.Image
 import pytest
 import torch
 from conftest import reset_accelerator_state, tiny_unet
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from diffusers_act import ACTPipeline, ConsistencyACTScheduler
 from diffusers_act.training import complete_checkpoints
@@ -80,10 +80,34 @@ def places(tmp_path_factory):
         f.write(b"\xff" * 8)  # a broken header of the same size
     crafted = root / "CRAFTED" / "checkpoint-2"
     torch.save({"generator": Crafted(root / "MARKER")}, crafted / "training" / "optimizers.pt")
-    manifest = json.loads((crafted / "checkpoint.json").read_text())
-    manifest["files"]["training/optimizers.pt"] = (crafted / "training" / "optimizers.pt").stat().st_size
-    (crafted / "checkpoint.json").write_text(json.dumps(manifest))
+    update_manifest(crafted)
+    # NOTOURS: a model folder no run recorded; NAN: a checkpoint whose generator is NaN (same size: the manifest
+    # matches); EDITED: a trainer_state.json edited to a negative count; STEPPED: a manifest edited to step -1;
+    # TORN: a logs.jsonl whose first line is not JSON
+    (root / "NOTOURS" / "unet").mkdir(parents=True)
+    (root / "NOTOURS" / "README.md").write_text("my own model card")
+    for name in ("NAN", "EDITED", "STEPPED", "TORN"):
+        subprocess.run(["cp", "-r", str(root / "RUN"), str(root / name)], check=True)
+    weights = root / "NAN" / "checkpoint-2" / "training" / "generator.safetensors"
+    save_file({k: torch.full_like(v, float("nan")) for k, v in load_file(weights).items()}, weights)
+    update_manifest(root / "NAN" / "checkpoint-2")
+    state_file = root / "EDITED" / "checkpoint-2" / "training" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["ema"]["optimization_step"] = -3
+    state_file.write_text(json.dumps(state))
+    update_manifest(root / "EDITED" / "checkpoint-2")
+    manifest = json.loads((root / "STEPPED" / "checkpoint-2" / "checkpoint.json").read_text())
+    (root / "STEPPED" / "checkpoint-2" / "checkpoint.json").write_text(json.dumps({**manifest, "step": -1}))
+    log = root / "TORN" / "logs.jsonl"
+    log.write_text("garbage\n" + log.read_text())
     return root
+
+
+def update_manifest(checkpoint: Path) -> None:
+    """Makes `checkpoint.json` list the sizes the (edited) files have now."""
+    manifest = json.loads((checkpoint / "checkpoint.json").read_text())
+    manifest["files"] = {name: (checkpoint / name).stat().st_size for name in manifest["files"]}
+    (checkpoint / "checkpoint.json").write_text(json.dumps(manifest))
 
 
 def table_rows() -> list[tuple[str, str]]:
@@ -125,7 +149,8 @@ def test_bad_input_gives_its_message_before_work_and_changes_nothing(command, me
     assert not (places / "MARKER").exists()  # the crafted pickle never ran
 
 
-PLACES = ("RUN", "EMPTY", "BROKEN", "DAMAGED", "CORRUPT", "CRAFTED", "OUT")
+PLACES = ("RUN", "EMPTY", "BROKEN", "DAMAGED", "CORRUPT", "CRAFTED", "NOTOURS", "NAN", "EDITED", "STEPPED", "TORN",
+          "OUT")  # fmt: skip
 
 
 def test_debug_shows_the_traceback(places):
@@ -168,6 +193,10 @@ def test_pipeline_loads_safetensors_only_unless_told(tmp_path):
         ({"image": torch.full((1, 3, 8, 8), -0.5), "mask_image": torch.ones(1, 1, 8, 8)}, r"in \[0, 1\], got \[-0.5"),
         ({"image": np.full((8, 8, 3), 200, np.uint8), "mask_image": np.ones((8, 8), np.float32)}, "by 255"),
         ({"image": torch.zeros(1, 3, 8, 8), "mask_image": torch.full((1, 1, 8, 8), 2.0)}, r"got \[2, 2\]"),
+        ({"generator": "abc"}, "`generator` must be a `torch.Generator` or a list of them"),
+        ({"image": np.zeros((0, 8, 8, 3)), "mask_image": np.ones((8, 8))}, r"`image` is empty \(size \(0, 8, 8"),
+        ({"image": PIL.Image.new("RGB", (0, 0)), "mask_image": PIL.Image.new("L", (8, 8))}, "`image` is empty"),
+        ({"image": [], "mask_image": []}, "`image` is an empty list"),
     ],
 )
 def test_pipeline_rejects_non_finite_and_out_of_range_inputs(pipe, kwargs, message):
@@ -229,3 +258,279 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_weights(tm
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
     steps = [entry["step"] for entry in map(json.loads, (killed_dir / "logs.jsonl").read_text().splitlines())]
     assert steps == list(range(1, 13))  # redone iterations are not logged twice
+
+
+# --- nothing a user owns is deleted or silently corrupted (docs/reliability.md, "What a run never does") -------------
+def test_overwrite_removes_only_what_the_earlier_run_recorded_and_nothing_outside(places, tmp_path):
+    import shutil
+
+    root = tmp_path / "experiments"
+    old, shared = root / "old", root / "shared-tensorboard"
+    shutil.copytree(places / "RUN", old)
+    (shared / "other-experiment").mkdir(parents=True)
+    (shared / "other-experiment" / "events.out").write_text("another run's logs")
+    (root / "sibling.txt").write_text("next to the output folder")
+    (old / "notes.txt").write_text("the user's own file")
+    outside = tmp_path / "kept"
+    outside.mkdir()
+    (outside / "precious.png").write_text("not the run's")
+    shutil.rmtree(old / "logs", ignore_errors=True)
+    (old / "samples").symlink_to(outside, target_is_directory=True)  # a link the run records as its `samples`
+    record = json.loads((old / "train_act_outputs.json").read_text())  # and a record edited to point outside
+    record["outputs"] += ["..", "../sibling.txt", str(outside), ".", "unet/../.."]
+    (old / "train_act_outputs.json").write_text(json.dumps(record))
+    for logging_dir in (str(shared), ".."):  # an absolute shared folder, then the output folder's parent
+        reset_accelerator_state()
+        train_act.main([*SMALL, "--output_dir", str(old), "--overwrite_output_dir", "--max_train_steps", "1",
+                        "--checkpointing_steps", "1", "--logging_dir", logging_dir])  # fmt: skip
+        assert (shared / "other-experiment" / "events.out").read_text() == "another run's logs"
+        assert (root / "sibling.txt").is_file() and (outside / "precious.png").is_file()
+        assert (old / "notes.txt").read_text() == "the user's own file"
+        assert [c.name for c in complete_checkpoints(old)] == ["checkpoint-1"]
+        assert not (old / "samples").is_symlink()
+    record = json.loads((old / "train_act_outputs.json").read_text())["outputs"]
+    assert ".." not in record and str(shared) not in record and "unet" in record
+
+
+def test_non_finite_weights_are_never_saved(tmp_path, caplog):
+    from accelerate import Accelerator
+
+    from diffusers_act.training import ACTConfig, ACTTrainer, CheckpointManager
+    from diffusers_act.training.checkpoints import nonfinite_networks
+    from diffusers_act.training.config import TrainingError
+
+    config = ACTConfig(total_steps=4, s0=2, s1=4, use_ema=True)
+    trainer = ACTTrainer.build(tiny_unet(), config, Accelerator(cpu=True))
+    checkpoints = CheckpointManager(tmp_path, trainer.accelerator)
+    checkpoints.save(1, trainer)
+    assert nonfinite_networks(trainer) == []
+    with torch.no_grad():
+        next(trainer.discriminator.parameters())[0] = float("inf")
+        trainer.ema.shadow_params[0][0] = float("nan")
+    assert nonfinite_networks(trainer) == ["discriminator", "ema"]
+    with pytest.raises(TrainingError, match=r"Not saving checkpoint-2: the discriminator, ema weights are not finite. "
+                                            r"The last good checkpoint is .*checkpoint-1\."):  # fmt: skip
+        checkpoints.save(2, trainer)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-1"]
+
+
+def png_ramp(path: Path) -> np.ndarray:
+    """A 16x16 16-bit greyscale PNG of the 256 values 257 k (0 to 65535): the 8-bit grey levels k, scaled."""
+    ramp = (np.arange(256, dtype=np.uint16) * 257).reshape(16, 16)
+    PIL.Image.fromarray(ramp).save(path)
+    return ramp
+
+
+def test_sixteen_bit_images_are_scaled_to_eight_bits_not_clipped(tmp_path):
+    from diffusers_act.training.data import decode_image, load_training_dataset, make_transform
+
+    ramp = png_ramp(tmp_path / "ramp.png")
+    assert PIL.Image.open(tmp_path / "ramp.png").mode == "I;16"
+    for channels in (1, 3):
+        decoded = np.asarray(decode_image({"path": str(tmp_path / "ramp.png")}, channels, 0))
+        expected = np.arange(256).reshape(16, 16)
+        assert np.array_equal(decoded if channels == 1 else decoded[..., 1], expected)
+    # through the training transform: all 256 grey levels in [-1, 1] (clipping kept 2: 0 and 255)
+    dataset = load_training_dataset(train_data_dir=str(tmp_path))
+    pixels = make_transform("image", 1, 16)(dataset[:1])["pixel_values"][0]
+    assert torch.equal(pixels, torch.arange(256.0).reshape(1, 16, 16) / 127.5 - 1)
+
+
+def test_channels_come_from_the_whole_set_and_are_logged(tmp_path, caplog):
+    from diffusers_act.training.data import image_channels, load_training_dataset
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "mixed").mkdir()
+    PIL.Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / "mixed" / "a.png")
+    png_ramp(tmp_path / "mixed" / "b.png")
+    PIL.Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "mixed" / "c.png")
+    with caplog.at_level("INFO"):
+        assert image_channels(load_training_dataset(train_data_dir=str(tmp_path / "mixed")), "image", chunk=2) == 3
+    assert re.search(r"Training on 3 channels \(RGB\): .*c\.png is in colour; the 2 images before it are greyscale",
+                     caplog.text)  # fmt: skip
+    (tmp_path / "mixed" / "c.png").unlink()
+    with caplog.at_level("INFO"):
+        assert image_channels(load_training_dataset(train_data_dir=str(tmp_path / "mixed")), "image") == 1
+    assert "Training on 1 channel: all 2 images are greyscale." in caplog.text
+
+
+def test_disk_full_while_saving_is_one_line_and_keeps_earlier_checkpoints(places, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    full = tmp_path / "FULL"
+    shutil.copytree(places / "RUN", full)
+    before = snapshot(full / "checkpoint-2")
+
+    def no_space(*args, **kwargs):  # what safetensors raises on a full disk (its Rust I/O error)
+        raise Exception("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr("diffusers_act.training.trainer.save_model", no_space)
+    reset_accelerator_state()
+    with pytest.raises(SystemExit):
+        run_command_line(train_act.main, [*SMALL, "--output_dir", str(full), "--resume_from_checkpoint", "latest",
+                                          "--max_train_steps", "3", "--checkpointing_steps", "1"])  # fmt: skip
+    printed = "error: " + capsys.readouterr().err.rsplit("error: ", 1)[-1].strip()  # after the progress bar
+    assert re.fullmatch(
+        rf"error: The disk of {full} is full: writing checkpoint-3 needs about [\d.]+ MiB and failed, so it was "
+        r"removed; earlier checkpoints are untouched\. Free some space \(or lower --checkpoints_total_limit\) and "
+        r"resume with --resume_from_checkpoint latest\. \(--debug shows the traceback\)",
+        printed,
+    ), printed
+    assert snapshot(full / "checkpoint-2") == before
+    assert not list(full.glob(".checkpoint-*")) and [c.name for c in complete_checkpoints(full)] == ["checkpoint-2"]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 1 MiB file system (tmpfs), where the machine allows mounting one (root, as on CI)."""
+    folder = tmp_path / "tmpfs"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}); the patched writer test covers it")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_really_full_disk_is_one_line_for_each_writer(small_tmpfs, capsys):
+    from diffusers_act.training.disk import DiskFullError, disk_full_errors
+
+    big = torch.zeros(1_000_000)  # 4 MB
+    writers = {
+        "safetensors": lambda path: save_file({"x": big}, path / "x.safetensors"),
+        "torch": lambda path: torch.save({"x": big}, path / "x.pt"),
+        "text": lambda path: (path / "x.txt").write_text("x" * 4_000_000),
+    }
+    for name, write in writers.items():
+        partial = small_tmpfs / "partial"
+        partial.mkdir()
+        with pytest.raises(DiskFullError, match=rf"The disk of {small_tmpfs} is full: writing {name} needs about"):
+            with disk_full_errors(small_tmpfs, 500_000, name, cleanup=[partial]):  # passes the check, then fills
+                write(partial)
+        assert not partial.exists(), name  # the partial files are gone: the disk has room again
+    # a run whose first checkpoint cannot fit stops before writing it, saying how much it needs
+    reset_accelerator_state()
+    with pytest.raises(SystemExit):
+        run_command_line(train_act.main, [*SMALL, "--output_dir", str(small_tmpfs / "run"), "--checkpointing_steps",
+                                          "1"])  # fmt: skip
+    printed = "error: " + capsys.readouterr().err.rsplit("error: ", 1)[-1].strip()
+    assert re.match(rf"error: Not enough disk space in {small_tmpfs / 'run'} to write checkpoint-1: about [\d.]+ MiB "
+                    r"needed, [\d.]+ (KiB|MiB) free\. Nothing was written", printed), printed  # fmt: skip
+    assert not list((small_tmpfs / "run").glob("*checkpoint-*"))
+
+
+def test_trainer_state_schema(places):
+    from diffusers_act.training.checkpoints import trainer_state_problems
+
+    good = json.loads((places / "RUN" / "checkpoint-2" / "training" / "trainer_state.json").read_text())
+    assert trainer_state_problems(good) == []
+    assert trainer_state_problems({"augment": {"p": 0.5, "r1_ema": 0.1}, "ema": None}) == []
+    assert trainer_state_problems([]) == ["it is not a JSON object"]
+    assert trainer_state_problems({"ema": {"shadow_params": [], "decay": True, "optimization_step": 2.5}}) == [
+        "unknown key 'ema.shadow_params'",
+        "'ema.decay' has a value out of range or of the wrong type: True",
+        "'ema.optimization_step' has a value out of range or of the wrong type: 2.5",
+    ]
+    assert trainer_state_problems({"augment": {"p": 1.5, "r1_ema": 0.0}, "extra": 1}) == [
+        "unknown key 'extra'",
+        "'augment' must be {'p': a number in [0, 1], 'r1_ema': a number >= 0}, got {'p': 1.5, 'r1_ema': 0.0}",
+    ]
+
+
+def test_a_log_line_cut_short_by_a_kill_is_dropped_on_resume(places, tmp_path, caplog):
+    import shutil
+
+    cut = tmp_path / "CUT"
+    shutil.copytree(places / "RUN", cut)
+    with open(cut / "logs.jsonl", "a") as f:
+        f.write('{"step": 3, "loss_ct": 0.')  # a kill in the middle of writing a line
+    reset_accelerator_state()
+    with caplog.at_level("WARNING"):
+        train_act.main([*SMALL, "--output_dir", str(cut), "--resume_from_checkpoint", "latest",
+                        "--max_train_steps", "3", "--logging_steps", "1"])  # fmt: skip
+    assert "logs.jsonl: dropped its last line, which was cut short" in caplog.text
+    assert [json.loads(line)["step"] for line in (cut / "logs.jsonl").read_text().splitlines()] == [2, 3]
+
+
+def test_an_interrupted_final_save_never_loads_and_the_next_run_completes_it(places, tmp_path, monkeypatch):
+    import shutil
+
+    from diffusers import DiffusionPipeline
+
+    import diffusers_act.training.outputs as outputs
+
+    extend = tmp_path / "EXTEND"
+    shutil.copytree(places / "RUN", extend)
+    moved, replace = [], outputs._replace
+
+    def killed_after_the_first_move(source, target):
+        if moved:
+            raise RuntimeError("killed")
+        moved.append(target.name)
+        replace(source, target)
+
+    monkeypatch.setattr(outputs, "_replace", killed_after_the_first_move)
+    extend_run = [*SMALL, "--output_dir", str(extend), "--resume_from_checkpoint", "latest", "--max_train_steps", "3",
+                  "--checkpointing_steps", "1"]  # fmt: skip
+    reset_accelerator_state()
+    with pytest.raises(RuntimeError, match="killed"):
+        train_act.main(extend_run)
+    assert moved and not (extend / "model_index.json").exists()  # half new, half old: it does not load
+    with pytest.raises(OSError):
+        DiffusionPipeline.from_pretrained(extend)
+    monkeypatch.setattr(outputs, "_replace", replace)
+    reset_accelerator_state()
+    train_act.main(extend_run)  # resumes at the last checkpoint (3 of 3) and redoes the final save
+    pipe = DiffusionPipeline.from_pretrained(extend)
+    shipped = load_file(extend / "checkpoint-3" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(v, pipe.unet.state_dict()[k]) for k, v in shipped.items())
+    assert json.loads((extend / "training_summary.json").read_text())["iterations"] == 3
+    assert not (extend / ".final.tmp").exists()
+
+
+def test_an_impossible_resolution_stops_before_any_work(tmp_path, capsys):
+    reset_accelerator_state()
+    with pytest.raises(SystemExit):
+        run_command_line(train_act.main, [*SMALL, "--output_dir", str(tmp_path / "out"), "--resolution", "100000"])
+    printed = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.match(r"error: --resolution 100000 with --train_batch_size 8 cannot fit: one activation of the UNet's "
+                    r"first level \(8 x 32 x 100000 x 100000 fp32\) takes 9.3 TiB, more than the [\d.]+ GiB of cpu "
+                    r"memory\. Lower --resolution or --train_batch_size\.", printed), printed  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_latest_warns_when_it_skips_a_damaged_checkpoint(places, tmp_path, caplog):
+    import shutil
+
+    from accelerate import Accelerator
+
+    from diffusers_act.training import CheckpointManager
+
+    folder = tmp_path / "SKIP"
+    shutil.copytree(places / "RUN", folder)
+    shutil.copytree(folder / "checkpoint-2", folder / "checkpoint-5")
+    (folder / "checkpoint-5" / "training" / "optimizers.pt").unlink()
+    with caplog.at_level("WARNING"):
+        chosen = CheckpointManager(folder, Accelerator(cpu=True)).resolve("latest")
+    assert chosen == folder / "checkpoint-2"
+    assert f"--resume_from_checkpoint latest skips {folder / 'checkpoint-5'}: it is damaged (training/optimizers.pt " \
+           f"is missing); resuming from {folder / 'checkpoint-2'}." in caplog.text
+
+
+def test_scheduler_configs_with_absurd_values_do_not_load(tmp_path):
+    ACTPipeline(unet=tiny_unet(), scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path)
+    config_file = tmp_path / "scheduler" / "scheduler_config.json"
+    good = json.loads(config_file.read_text())
+    for key, value, message in [
+        ("sigma_data", 0, "`sigma_data` must be a finite positive number, got 0"),
+        ("sigma_data", -1, "`sigma_data` must be a finite positive number, got -1"),
+        ("rho", 0, "`rho` must be a finite positive number, got 0"),
+        ("sigma_max", 1e400, "`sigma_max` must be a finite positive number, got inf"),
+        ("num_train_timesteps", "40", "`num_train_timesteps` must be an integer, got '40'"),
+    ]:
+        config_file.write_text(json.dumps({**good, key: value}))
+        with pytest.raises(ValueError, match=re.escape(message)):
+            ACTPipeline.from_pretrained(tmp_path)
+    config_file.write_text(json.dumps({**good, "sigma_data": float("nan")}))  # NaN in JSON
+    with pytest.raises(ValueError, match="`sigma_data` must be a finite positive number, got nan"):
+        ACTPipeline.from_pretrained(tmp_path)

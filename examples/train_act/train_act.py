@@ -203,14 +203,10 @@ def main(argv: list[str] | None = None) -> Path:
         logger.info(f"Resumed from {resume} at iteration {step}")
     else:
         set_seed(run.seed, device_specific=True)  # different noise and augmentation on each process
+    log = JsonlLog(output_dir / "logs.jsonl", accelerator.is_main_process, resume_step=step if resume else None)
     # every check has passed: replace the earlier run (--overwrite_output_dir) and record what this run writes
     if accelerator.is_main_process:
         claim_output_dir(output_dir, earlier_run, run.logging_dir)
-    accelerator.wait_for_everyone()
-
-    log = JsonlLog(output_dir / "logs.jsonl", accelerator.is_main_process, resume_step=step if resume else None)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
         values = {**vars(run), **config.to_dict()}
         hparams = {k: v for k, v in values.items() if isinstance(v, (int, float, str, bool)) and k != "hub_token"}
         try:
@@ -219,6 +215,7 @@ def main(argv: list[str] | None = None) -> Path:
             logger.warning(
                 f"Could not start the --report_to {run.report_to} tracker ({error}); logging to {log.path}."
             )
+    accelerator.wait_for_everyone()
 
     start = step * run.gradient_accumulation_steps
     batches = dataloader.resumable(start) if decoded is not None else resumable_batches(dataloader, accelerator, start)

@@ -59,7 +59,8 @@ def disk_full_errors(folder: Path, needed_bytes: int, what: str, cleanup: list[P
     try:
         yield
     except Exception as error:
-        full = is_disk_full(error) or ("write failed" in str(error) and shutil.disk_usage(folder).free < needed_bytes)
+        # torch's writer says only "unexpected pos": a disk left with less than 1 MiB free is full too
+        full = is_disk_full(error) or shutil.disk_usage(folder).free < 2**20
         remove_partial_files()
         if not full:
             raise

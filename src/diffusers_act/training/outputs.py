@@ -103,7 +103,7 @@ def check_output_dir(
             "delete them yourself, or pass another --output_dir."
         )
     owned = [p for p in output_dir.iterdir() if OWNED_PATTERN.fullmatch(p.name)]
-    return sorted({*earlier, *owned, *(p for p in recorded if p.exists() or p.is_symlink())})
+    return sorted({*earlier, *owned, *(p for p in recorded if p.exists() or p.is_symlink()), output_dir / RECORD})
 
 
 def remove_paths(paths: list[Path]) -> None:
@@ -128,7 +128,8 @@ def claim_output_dir(output_dir: str | Path, earlier_run: list[Path], logging_di
     if inside(output_dir, logging_dir) is None:
         logger.info(f"--logging_dir {logging_dir} is outside --output_dir: it is written, and never removed by a run.")
     output_dir.mkdir(parents=True, exist_ok=True)
-    outputs = list(dict.fromkeys([*(recorded_outputs(output_dir) or []), *run_outputs(output_dir, logging_dir)]))
+    earlier = [entry for entry in recorded_outputs(output_dir) or [] if inside(output_dir, entry) is not None]
+    outputs = list(dict.fromkeys([*earlier, *run_outputs(output_dir, logging_dir)]))
     record = {"written_by": "examples/train_act/train_act.py (diffusers-act)", "outputs": outputs}
     partial = output_dir / f".{RECORD}.tmp"
     partial.write_text(json.dumps(record, indent=2))
