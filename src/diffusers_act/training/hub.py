@@ -27,12 +27,13 @@ MODEL_CARD_TEMPLATE = """---
 MODEL_CARD_SECTION = """<!-- diffusers-act: start -->
 A {{ conditioning }} one-step image generator ({{ num_params }}M parameters, {{ resolution }}x{{ resolution }}) trained
 with Adversarial Consistency Training (ACT, Kong et al., arXiv 2311.14097) by
-[diffusers-act](https://github.com/diffusers-act/diffusers-act) on {{ dataset }}, {{ recipe }}, {{ iterations }}
+diffusers-act on {{ dataset }}, {{ recipe }}, {{ iterations }}
 iterations (final grid N = {{ final_num_timesteps }}), precision: {{ precision }}.
 
 ## Use
 
-With diffusers-act installed (`pip install diffusers-act`), the pipeline loads with diffusers' own loader:
+With diffusers-act installed (it is not on PyPI yet: `pip install -e .` in a clone of its repository, or
+`pip install` of a wheel built there with `pip wheel --no-deps .`), the pipeline loads with diffusers' own loader:
 
 ```py
 import diffusers_act  # lets DiffusionPipeline load ACT pipelines with this package's classes
