@@ -46,8 +46,17 @@ class DifferentiableAugment(nn.Module):
         ops (`tuple[str]`, *optional*): The ops to use (all by default).
     """
 
-    def __init__(self, channels: int = 3, p: float | torch.Tensor = 0.0, ops: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        channels: int = 3,
+        p: float | torch.Tensor = 0.0,
+        ops: tuple[str, ...] | None = None,
+        resample: str = "ada",
+    ):
         super().__init__()
+        if resample not in ("ada", "bilinear"):
+            raise ValueError(f"`resample` must be 'ada' or 'bilinear', got {resample!r}.")
+        self.resample = resample
         ops = tuple(GEOMETRIC_OPS + COLOUR_OPS if ops is None else ops)
         unknown = sorted(set(ops) - set(GEOMETRIC_OPS + COLOUR_OPS))
         if unknown:

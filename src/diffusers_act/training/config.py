@@ -125,6 +125,10 @@ class ACTConfig:
     aug_rate: float = option(0.05, "ACT-Aug step p_r of p")
     aug_ema: float = option(0.93, "ACT-Aug EMA mu_p of R1")
     aug_p: float = option(0.0, "initial augmentation probability p")
+    aug_resample: str = option(
+        "ada", "how ACT-Aug resamples geometric ops: StyleGAN2-ADA's 2x-upsampled wavelet-filtered path (the paper's "
+        "choice, the authors' code) or one bilinear grid_sample (faster, blurrier)", choices=("ada", "bilinear"),
+    )  # fmt: skip
     aug_update_order: str = option(
         "official", "ACT-Aug: update the R1 EMA then p (authors' code), or p then the EMA (paper Algorithm 2)",
         choices=("official", "paper"),

@@ -52,8 +52,8 @@ class LPIPSDistance(nn.Module):
             import lpips
         except ImportError as error:
             raise ImportError(
-                "The 'lpips' distance needs the lpips package: `pip install -e '.[lpips]'` in a clone of diffusers-act "
-                "(it pulls torchvision), or choose `loss_type='pseudo_huber'` or 'l2'."
+                "The 'lpips' distance needs the lpips package: `pip install -e '.[lpips]'` in a clone of "
+                "diffusers-act (it pulls torchvision), or choose `loss_type='pseudo_huber'` or 'l2'."
             ) from error
         self.lpips = lpips.LPIPS(net=net, verbose=False).eval().requires_grad_(False)
 

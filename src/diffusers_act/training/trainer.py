@@ -123,7 +123,7 @@ class ACTTrainer:
             self.augment_controller = AugmentController(
                 config.aug_target, config.aug_rate, config.aug_ema, p=config.aug_p, order=config.aug_update_order
             )
-            self.augment = DifferentiableAugment(channels, p=self.augment_controller.p)
+            self.augment = DifferentiableAugment(channels, p=self.augment_controller.p, resample=config.aug_resample)
 
     @classmethod
     def build(
