@@ -158,5 +158,5 @@ def test_digits_classifier_disk_cache_returns_the_trained_model(tmp_path, monkey
 
 @pytest.mark.skipif(importlib.util.find_spec("torch_fidelity") is not None, reason="torch-fidelity is installed")
 def test_inception_without_the_extra_says_how_to_install_it():
-    with pytest.raises(ImportError, match=r"diffusers-act\[metrics\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[metrics\]'. in a clone of diffusers-act"):
         InceptionV3Features()

@@ -46,7 +46,7 @@ def test_l2_distance_is_per_sample_mean_square():
 
 @pytest.mark.skipif(importlib.util.find_spec("lpips") is not None, reason="lpips is installed")
 def test_lpips_without_the_extra_says_how_to_install_it():
-    with pytest.raises(ImportError, match=r"diffusers-act\[lpips\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[lpips\]'. in a clone of diffusers-act"):
         make_distance("lpips")
 
 
