@@ -25,7 +25,9 @@ import torch
 from diffusers import UNet2DModel
 
 from diffusers_act import ACTDiscriminator, ACTPipeline, ConsistencyACTScheduler
-from diffusers_act.presets import UNET_PRESETS
+from diffusers_act.presets import PRESETS, UNET_PRESETS
+from diffusers_act.training.config import ACTConfig, resolve_configs
+from diffusers_act.training.curricula import num_timesteps
 
 ORIGINAL_CONFIGS = {
     "cifar10": {**UNET_PRESETS["cifar10"], "out_channels": 6},
@@ -44,14 +46,28 @@ ORIGINAL_CONFIGS = {
 }
 # the channels of the network's output that the authors' sampler uses
 OUTPUT_CHANNELS = {"cifar10": slice(3, 6)}
-# the final grid size N(K) of each run (s1 + 1), for the scheduler's num_train_timesteps
-FINAL_NUM_TIMESTEPS = {"cifar10": 151, "imagenet64": 201, "lsun_cat256": 151}
+# iterations K of the authors' LSUN Cat 256 run, which has no preset; its s0 = 2 and s1 = 150 are ACTConfig's defaults
+LSUN_CAT256_TOTAL_STEPS = 800_000
 # the authors' discriminators (docs/converter.md): a 2x2-pool head; CIFAR-10's widens the first levels, ImageNet 64's
 # has no GroupNorm before its head
 DISCRIMINATOR_OVERRIDES = {
     "cifar10": {"block_out_channels": (128, 256, 256, 256), "head_type": "pool2x2"},
     "imagenet64": {"head_type": "pool2x2", "final_norm": False},
 }
+
+
+def final_num_timesteps(dataset: str) -> int:
+    """
+    N(K), the grid the authors' run ended on and so the scheduler's `num_train_timesteps`: their curriculum rounds,
+    `N(k) = round(sqrt(k/K (s1^2 - s0^2) + s0^2))` (`num_timesteps(..., "official")`), so N(K) = s1, with the s0, s1
+    and K of the dataset's preset (LSUN Cat 256 has none: `ACTConfig`'s defaults). CIFAR-10 and LSUN Cat 256: 150,
+    ImageNet 64: 200.
+    """
+    if dataset in PRESETS:
+        config = resolve_configs({"preset": dataset})[1]
+    else:
+        config = ACTConfig(total_steps=LSUN_CAT256_TOTAL_STEPS)
+    return num_timesteps(config.total_steps, config.total_steps, config.s0, config.s1, "official")
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -130,7 +146,7 @@ def convert(
         raise ValueError(f"The checkpoint's '{prefix}' weights do not fit the {dataset} network: {mismatch}.")
     unet.load_state_dict(unet_state, strict=True)
 
-    scheduler = ConsistencyACTScheduler(num_train_timesteps=FINAL_NUM_TIMESTEPS[dataset], noise_conditioning="sigma")
+    scheduler = ConsistencyACTScheduler(num_train_timesteps=final_num_timesteps(dataset), noise_conditioning="sigma")
     pipe = ACTPipeline(unet=unet.eval(), scheduler=scheduler)
     output_dir = Path(output_dir)
     pipe.save_pretrained(output_dir)

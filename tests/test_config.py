@@ -1,6 +1,8 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """The one source of training defaults: ACTConfig / RunConfig, presets as rows of overrides, the generated flags."""
 
+import math
+
 import pytest
 import torch
 
@@ -84,7 +86,7 @@ def test_preset_values_and_field_defaults():
         300_000, "lpips", True, "sigma",
     )  # fmt: skip
     assert (config.s0, config.s1, config.mu0, config.adv_weight, config.adv_weight_mid) == (2, 150, 0.9, 0.3, 0.3)
-    assert config.final_num_timesteps == 151  # N(K) of the paper's schedule with s1 = 150
+    assert config.final_num_timesteps == 150  # N(K) of the authors' schedule with s1 = 150 (the paper's: 151)
     run, config = parse_args([])  # no data, no preset: the digits quickstart
     assert run.preset == "digits" and config.mu0 == 0.0 and config.index_distribution == "lognormal"
     assert config.final_num_timesteps == 161  # the doubling schedule ends at s1 + 1
@@ -180,3 +182,36 @@ def test_speed_flags_that_cannot_work_are_errors_before_any_work():
         parse_args(["--data_on_device", "yes", "--no-center_crop"])
     run, _ = parse_args(["--torch_compile", "--torch_compile_mode", "reduce-overhead", "--data_on_device", "no"])
     assert run.torch_compile and run.torch_compile_mode == "reduce-overhead" and run.data_on_device == "no"
+
+
+def test_paper_presets_follow_the_authors_code_where_it_differs_from_the_paper():
+    """The code behind the paper's FIDs rounds N(k) (final N 150 / 200, where the paper's ceiling gives 151 / 201),
+    divides mu(k) by N - 1, steps p by ADA's rule and draws the D step's noise levels for reals on their own."""
+    from diffusers_act.training import target_ema_decay
+
+    for preset, final_n in (("cifar10", 150), ("imagenet64", 200)):
+        _, config = parse_args(["--preset", preset])
+        assert config.final_num_timesteps == final_n
+        assert config.discriminator_noise_levels == "independent"
+        assert target_ema_decay(final_n, 2, config.mu0, config.target_ema_schedule) == pytest.approx(
+            math.exp(2 * math.log(config.mu0) / (final_n - 1)), rel=1e-12
+        )
+    _, config = parse_args(["--preset", "cifar10"])
+    assert config.augment and config.aug_rate is None  # ADA's rule, set from the run's batch by the trainer
+    _, config = parse_args(["--preset", "cifar10", "--aug_rate", "0.05"])
+    assert config.aug_rate == 0.05  # the paper's step, set directly
+    _, config = parse_args(["--preset", "cifar10", "--num_timesteps_schedule", "ct"])
+    assert config.final_num_timesteps == 151  # the paper's formula stays an option
+
+
+def test_a_paper_preset_with_another_global_batch_is_warned_about():
+    from diffusers_act.presets import paper_batch_note
+
+    assert paper_batch_note("imagenet64", 320, 4) is None and paper_batch_note("cifar10", 80, 1) is None
+    assert paper_batch_note("digits", 7, 3) is None and paper_batch_note(None, 7, 3) is None
+    assert paper_batch_note("imagenet64", 320, 1) == (
+        "The imagenet64 preset follows the paper's global batch of 1280 images per iteration; this run has 320 "
+        "(--train_batch_size 320 x 1 process(es) x 1 accumulation step(s)). The paper's FID is measured at its batch: "
+        "match it with more processes or --gradient_accumulation_steps."
+    )
+    assert paper_batch_note("imagenet64", 320, 2, accumulation=2) is None

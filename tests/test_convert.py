@@ -2,6 +2,7 @@
 """scripts/convert_act_original_to_diffusers.py on checkpoints built here with the authors' key layout."""
 
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block
 from torch import nn
 
-from diffusers_act import ACTDiscriminator, ACTPipeline
+from diffusers_act import ACTDiscriminator, ACTPipeline, ConsistencyACTScheduler
+from diffusers_act.presets import PRESETS
+from diffusers_act.training.curricula import num_timesteps
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("convert", ROOT / "scripts" / "convert_act_original_to_diffusers.py")
@@ -142,6 +145,38 @@ def test_converted_pipeline_matches_the_original_network(tmp_path, dataset, comp
         torch.testing.assert_close(
             loaded_d(images, sigma, labels), authors_discriminator(dataset)(images, sigma, labels)
         )
+
+
+# (s0, s1, K) of the authors' runs: paper Table 6 and their code (LSUN Cat 256: their training defaults)
+AUTHORS_RUNS = {"cifar10": (2, 150, 300_000), "imagenet64": (2, 200, 400_000), "lsun_cat256": (2, 150, 800_000)}
+
+
+@pytest.mark.parametrize("dataset, expected", [("cifar10", 150), ("imagenet64", 200), ("lsun_cat256", 150)])
+def test_the_scheduler_grid_is_the_one_the_authors_run_ended_on(tmp_path, dataset, expected):
+    s0, s1, total = AUTHORS_RUNS[dataset]
+    # their curriculum, written out: N(k) = round(sqrt(k/K (s1^2 - s0^2) + s0^2)), at k = K
+    authors_final = round(math.sqrt(total / total * (s1**2 - s0**2) + s0**2))
+    assert authors_final == expected == num_timesteps(total, total, s0, s1, "official")
+    lightning_checkpoint(tmp_path / "act.ckpt", dataset)
+    convert.convert(
+        tmp_path / "act.ckpt", dataset, tmp_path / "out", unet_overrides=SMALL[dataset],
+        discriminator_overrides=DISC if dataset == "cifar10" else None,
+    )  # fmt: skip
+    scheduler = ConsistencyACTScheduler.from_pretrained(tmp_path / "out" / "scheduler")
+    assert scheduler.config.num_train_timesteps == expected  # not the paper formula's s1 + 1 (151 / 201)
+    # so multistep sampling visits only noise levels of the training grid (on a 151-point grid, 2 steps would
+    # sample at karras(75 / 150), between two of the 150 points the network was trained at)
+    grid = scheduler.karras_sigmas(expected, dtype=torch.float64)
+    for steps in (2, 3, 4, 7):
+        scheduler.set_timesteps(steps)
+        for sigma in scheduler.sigmas[:-1].double():
+            assert torch.isclose(grid, sigma, rtol=1e-6, atol=0).any(), (steps, sigma.item())
+
+
+def test_the_grid_follows_the_preset_not_a_fixed_number(monkeypatch):
+    assert convert.final_num_timesteps("imagenet64") == 200
+    monkeypatch.setitem(PRESETS["imagenet64"], "s1", 120)
+    assert convert.final_num_timesteps("imagenet64") == 120
 
 
 def test_the_online_weights_can_be_converted_instead(tmp_path):

@@ -1,5 +1,8 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
-"""Zero-shot editing (Consistency Models, Algorithm 4): the known-coordinate core, its tasks, and inpainting parity."""
+"""Zero-shot editing (Consistency Models, Algorithm 4): the pipelines against the algorithm written out, inpainting
+parity with the loop before the editing core, the known-coordinate core and its tasks."""
+
+import math
 
 import numpy as np
 import PIL.Image
@@ -55,6 +58,136 @@ def by_hand_f(pipe, x, sigma, class_labels=None):
         s.precondition_inputs(x, sigma), s.precondition_noise(torch.tensor(sigma)), class_labels=class_labels
     ).sample
     return s.precondition_outputs(x, out, sigma).clamp(-1, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Consistency Models (Song et al. 2023), Algorithm 4, written out here independently of the library: the EDM / CM
+# preconditioning, the Karras levels, and each task's known part and replacement (by their defining formulas, not
+# through the library's orthogonal transforms). The pipelines must give its images with the same noise draws.
+# ---------------------------------------------------------------------------------------------------------------
+SIGMA_MIN, SIGMA_MAX, SIGMA_DATA, RHO, GRID = 0.002, 80.0, 0.5, 7.0, 40  # ConsistencyACTScheduler's defaults
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+def karras(index):
+    """Level `index` of the 40-point Karras grid, index 0 at sigma_max."""
+    hi, lo = SIGMA_MAX ** (1 / RHO), SIGMA_MIN ** (1 / RHO)
+    return (hi + index / (GRID - 1) * (lo - hi)) ** RHO
+
+
+def cm_f(unet, x, t, labels=None):
+    """The consistency function f(x, t) = c_skip x + c_out F(c_in x, c_noise), c_noise = 250 ln(t) ("log")."""
+    c_skip = SIGMA_DATA**2 / ((t - SIGMA_MIN) ** 2 + SIGMA_DATA**2)
+    c_out = (t - SIGMA_MIN) * SIGMA_DATA / math.sqrt(t**2 + SIGMA_DATA**2)
+    c_in = 1 / math.sqrt(t**2 + SIGMA_DATA**2)
+    c_noise = torch.tensor(1000 * 0.25 * math.log(t + 1e-44))
+    return c_skip * x + c_out * unet(c_in * x, c_noise, class_labels=labels).sample
+
+
+def randn(shape, generator):
+    """Standard normal noise: one draw for the batch, or one per image from a list of generators."""
+    if isinstance(generator, list):
+        return torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in generator])
+    return torch.randn(shape, generator=generator)
+
+
+@torch.no_grad()
+def algorithm_4(unet, taus, known_part, replace, z, generator, labels=None):
+    """
+    Start from x = y_known + tau_1 z (y_known: the reference's known part, zero elsewhere); for each level tau_i:
+    x0 = clip(f(x, tau_i)), put the known part back, and, unless it is the last level, re-noise
+    x = x0 + sqrt(tau_{i+1}^2 - eps^2) z' with fresh noise z' from `generator`.
+    """
+    x = known_part + taus[0] * z
+    for i, tau in enumerate(taus):
+        x0 = replace(cm_f(unet, x, tau, labels).clamp(-1, 1))
+        if i + 1 == len(taus):
+            return x0
+        x = x0 + math.sqrt(taus[i + 1] ** 2 - SIGMA_MIN**2) * randn(x0.shape, generator)
+
+
+def editing_task(name, batch=2):
+    """(pipeline, UNet overrides, call arguments, y_known, replacement, class labels) of a task, by hand."""
+    if name.startswith("inpainting"):  # A = identity, Omega = the repaint mask m: x0 <- m x0 + (1 - m) y
+        rng = np.random.default_rng(1)
+        image = rng.random((1, 8, 8, 3), dtype=np.float32)
+        mask = np.zeros((1, 8, 8, 1), np.float32)
+        mask[:, 1:5, 2:8] = 1
+        y = torch.from_numpy(image).permute(0, 3, 1, 2) * 2 - 1
+        m = torch.from_numpy(mask).permute(0, 3, 1, 2)
+        conditional = name.endswith("conditional")
+        labels = [3, 0][:batch] if conditional else None
+        kwargs = {"image": image, "mask_image": mask, "batch_size": batch, "class_labels": labels}
+        overrides = {"num_class_embeds": 4} if conditional else {}
+        return ACTPipeline, overrides, kwargs, (1 - m) * y, lambda x0: m * x0 + (1 - m) * y, labels
+    if name == "colorization":  # keep the luminance w . x = L: the component along w / |w| becomes L / |w|
+        grey = torch.rand(batch, 1, 8, 8, generator=gen(0))
+        lum, w2 = grey * 2 - 1, LUMA.square().sum()
+
+        def replace(x0):
+            return x0 + LUMA * (lum - (LUMA * x0).sum(1, keepdim=True)) / w2
+
+        return ACTColorizationPipeline, {}, {"image": grey}, LUMA * lum / w2, replace, None
+    # super-resolution by (2, 4): keep each block's mean, x0 <- x0 - up(mean(x0)) + up(low)
+    low = torch.rand(batch, 3, 4, 2, generator=gen(0))
+
+    def up(blocks):
+        return F.interpolate(blocks, scale_factor=(2, 4), mode="nearest")
+
+    def replace(x0):
+        return x0 - up(F.avg_pool2d(x0, (2, 4))) + up(low * 2 - 1)
+
+    return ACTSuperResolutionPipeline, {}, {"image": low}, up(low * 2 - 1), replace, None
+
+
+TASKS = ["inpainting", "inpainting_conditional", "colorization", "super_resolution"]
+# the scheduler's steps and the grid indices they visit (num_inference_steps = k: i * (40 // k), as diffusers)
+STEPS = [
+    ({"num_inference_steps": 1}, (0,)),
+    ({"num_inference_steps": 3}, (0, 13, 26)),
+    ({"timesteps": [33, 20, 9, 0]}, (0, 9, 20, 33)),
+]
+
+
+def run_task(name, steps, z=None, **call):
+    """Runs a task's pipeline; with `z`, from `latents = z + y_known / tau_1`, i.e. from Algorithm 4's start
+    y_known + tau_1 z (the pipelines scale `latents` by sigma_max)."""
+    cls, overrides, kwargs, known_part, replace, labels = editing_task(name)
+    if z is not None:
+        call["latents"] = z + known_part / SIGMA_MAX
+    pipe = make(cls, **overrides)
+    out = pipe(**kwargs, **steps, **call, output_type="latent").images
+    return pipe.unet, out, known_part, replace, None if labels is None else torch.tensor(labels)
+
+
+def generators(name, seed):
+    return [gen(seed), gen(seed + 1)] if name == "inpainting_conditional" else gen(seed)
+
+
+@pytest.mark.parametrize("steps, indices", STEPS)
+@pytest.mark.parametrize("name", TASKS)
+def test_editing_is_algorithm_4_given_its_start(name, steps, indices):
+    """Started where Algorithm 4 starts, x = y_known + tau_1 z, every step of the pipelines (f, clip, replacement,
+    re-noising with the generator's draws, output) must be Algorithm 4's."""
+    z = torch.randn(2, 3, 8, 8, generator=gen(3))
+    unet, out, known_part, replace, labels = run_task(name, steps, z=z, generator=generators(name, 7))
+    taus = [karras(i) for i in indices]
+    expected = algorithm_4(unet, taus, known_part, replace, z, generators(name, 7), labels)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps, indices", STEPS)
+@pytest.mark.parametrize("name", TASKS)
+def test_editing_draws_its_own_start_from_pure_noise(name, steps, indices):
+    """Drawing `z` itself (first from `generator`, then the re-noising noise), a pipeline starts from tau_1 z, without
+    the reference's known part (Algorithm 4 starts from y_known + tau_1 z, which makes no practical difference at
+    sigma_max = 80: docs/editing.md)."""
+    unet, out, known_part, replace, labels = run_task(name, steps, generator=generators(name, 7))
+    generator = generators(name, 7)
+    z = randn(out.shape, generator)
+    taus = [karras(i) for i in indices]
+    expected = algorithm_4(unet, taus, torch.zeros_like(known_part), replace, z, generator, labels)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,16 +375,56 @@ def test_strength_maps_to_a_noise_level_on_the_karras_ramp():
     scheduler = ConsistencyACTScheduler()
     assert strength_to_sigma(0, scheduler) == pytest.approx(0.002)
     assert strength_to_sigma(1, scheduler) == pytest.approx(80.0)
-    by_hand = (0.002 ** (1 / 7) + 0.5 * (80 ** (1 / 7) - 0.002 ** (1 / 7))) ** 7
-    assert strength_to_sigma(0.5, scheduler) == pytest.approx(by_hand, rel=1e-12)
-    assert by_hand == pytest.approx(2.515, abs=1e-3)
-    assert sigma_to_strength(strength_to_sigma(0.3, scheduler), scheduler) == pytest.approx(0.3, rel=1e-12)
+
+    def by_hand(strength):  # (sigma_min^(1/rho) + strength (sigma_max^(1/rho) - sigma_min^(1/rho)))^rho
+        return (0.002 ** (1 / 7) + strength * (80 ** (1 / 7) - 0.002 ** (1 / 7))) ** 7
+
+    assert strength_to_sigma(0.5, scheduler) == pytest.approx(by_hand(0.5), rel=1e-12)
+    assert by_hand(0.5) == pytest.approx(2.515, abs=1e-3)
+    assert sigma_to_strength(by_hand(0.3), scheduler) == pytest.approx(0.3, rel=1e-12)
     # the later steps divide the ramp below the start evenly
-    levels = editing_sigmas(strength_to_sigma(0.6, scheduler), 3, scheduler)
-    assert levels == pytest.approx([strength_to_sigma(s, scheduler) for s in (0.6, 0.4, 0.2)], rel=1e-12)
+    levels = editing_sigmas(by_hand(0.6), 3, scheduler)
+    assert levels == pytest.approx([by_hand(0.6), by_hand(0.4), by_hand(0.2)], rel=1e-12)
     for bad in (-0.1, 1.5, "0.5", None):
         with pytest.raises(ValueError, match=r"`strength` must be a number in \[0, 1\]"):
             strength_to_sigma(bad, scheduler)
+
+
+# the values of sigma_to_strength and editing_sigmas before they used the scheduler's inverse ramp (sigma_to_ramp)
+RAMP_REGRESSION = {
+    "default": (
+        {},
+        [0.0, 0.0, 0.07294013882831818, 0.250110659387143, 0.4034385020715251, 0.499322139033084,
+         0.7497657046012678, 0.8791218966368349, 1.0, 1.0],
+        [[5.838947631011886, 0.9654169263318939, 0.08508720268939021],
+         [5.0, 1.3770251028418055, 0.28308191117179154, 0.0365471213117475],
+         [0.6, 0.06098287563331743]],
+    ),
+    "custom": (
+        {"sigma_min": 0.01, "sigma_max": 40.0, "rho": 5.0},
+        [0.0, 0.0, 0.0, 0.17924532805393087, 0.3554824038459917, 0.4742679978355914, 0.8117781807863926,
+         1.0, 1.0, 1.0],
+        [[5.652790796702341, 1.438141393334427, 0.21705802109884945],
+         [5.0, 1.877957151786986, 0.5550211316036147, 0.11035345284480738],
+         [0.6, 0.11647047442960962]],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(RAMP_REGRESSION))
+def test_editing_noise_levels_are_unchanged(case):
+    config, strengths, levels = RAMP_REGRESSION[case]
+    scheduler = ConsistencyACTScheduler(**config)
+    sigmas = (0.001, 0.002, 0.01, 0.17, 1.0, 2.5, 17.5, 40.0, 80.0, 100.0)
+    assert [sigma_to_strength(s, scheduler) for s in sigmas] == pytest.approx(strengths, rel=1e-12, abs=1e-15)
+    starts = (strength_to_sigma(0.6, scheduler), 5.0, 0.6)
+    for start, steps, expected in zip(starts, (3, 4, 2), levels, strict=True):
+        assert editing_sigmas(start, steps, scheduler) == pytest.approx(expected, rel=1e-12)
+    # what an img2img pipeline then samples at
+    pipe = make(ACTImg2ImgPipeline)
+    pipe.scheduler = ConsistencyACTScheduler(**config)
+    pipe(image=torch.rand(1, 3, 8, 8, generator=gen(0)), strength=0.6, num_inference_steps=3, generator=gen(1))
+    np.testing.assert_allclose(pipe.scheduler.sigmas[:-1].numpy(), levels[0], rtol=1e-7)
 
 
 def test_img2img_one_step_is_f_of_the_noised_guide(rgb):

@@ -526,7 +526,7 @@ def test_scheduler_configs_with_absurd_values_do_not_load(tmp_path):
         ("sigma_data", -1, "`sigma_data` must be a finite positive number, got -1"),
         ("rho", 0, "`rho` must be a finite positive number, got 0"),
         ("sigma_max", 1e400, "`sigma_max` must be a finite positive number, got inf"),
-        ("num_train_timesteps", "40", "`num_train_timesteps` must be an integer, got '40'"),
+        ("num_train_timesteps", "40", "`num_train_timesteps` must be an integer of at least 2, got '40'"),
     ]:
         config_file.write_text(json.dumps({**good, key: value}))
         with pytest.raises(ValueError, match=re.escape(message)):
@@ -534,3 +534,29 @@ def test_scheduler_configs_with_absurd_values_do_not_load(tmp_path):
     config_file.write_text(json.dumps({**good, "sigma_data": float("nan")}))  # NaN in JSON
     with pytest.raises(ValueError, match="`sigma_data` must be a finite positive number, got nan"):
         ACTPipeline.from_pretrained(tmp_path)
+
+
+def test_resuming_with_another_number_of_processes_is_warned_about(places, tmp_path, caplog):
+    import shutil
+
+    from accelerate import Accelerator
+
+    from diffusers_act.presets import unet_config
+    from diffusers_act.training import ACTTrainer, CheckpointManager
+    from diffusers_act.training.config import parse_args
+
+    two = tmp_path / "TWO"
+    shutil.copytree(places / "RUN", two)
+    checkpoint = two / "checkpoint-2"
+    shutil.copy(checkpoint / "random_states_0.json", checkpoint / "random_states_1.json")  # as two processes wrote it
+    manifest = json.loads((checkpoint / "checkpoint.json").read_text())
+    manifest["files"]["random_states_1.json"] = (checkpoint / "random_states_1.json").stat().st_size
+    (checkpoint / "checkpoint.json").write_text(json.dumps(manifest))
+    reset_accelerator_state()
+    run, config = parse_args([*SMALL])
+    trainer = ACTTrainer.build(unet_config("digits", 16, 1, 10), config, Accelerator(cpu=True))
+    with caplog.at_level("WARNING"):
+        CheckpointManager(two, trainer.accelerator).load(checkpoint, trainer)
+    assert f"{checkpoint} was written by 2 process(es) and this run has 1: from here on the global batch is 1/2 of " \
+           "what it was" in caplog.text
+

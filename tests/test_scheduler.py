@@ -71,6 +71,29 @@ def test_training_grid_is_the_spec_formula(n):
     assert scheduler.karras_sigmas(n).dtype == torch.float32
 
 
+@pytest.mark.parametrize("config", [{}, {"sigma_min": 0.01, "sigma_max": 40.0, "rho": 5.0}])
+@pytest.mark.parametrize("n", [2, 3, 11, 150, 201])
+def test_sigma_to_ramp_inverts_the_karras_grid(config, n):
+    scheduler = ConsistencyACTScheduler(**config)
+    sigmas = scheduler.karras_sigmas(n, dtype=torch.float64).numpy()
+    ramp = scheduler.sigma_to_ramp(sigmas)
+    assert ramp.dtype == np.float64
+    np.testing.assert_allclose(ramp, 1 - np.arange(n) / (n - 1), rtol=0, atol=1e-12)
+    assert scheduler.sigma_to_ramp(scheduler.config.sigma_max) == 0.0
+    assert scheduler.sigma_to_ramp(scheduler.config.sigma_min) == 1.0
+
+
+def test_sigma_to_ramp_by_hand_and_off_the_grid():
+    scheduler = ConsistencyACTScheduler()
+    lo, hi = 0.002 ** (1 / 7), 80 ** (1 / 7)
+    for sigma in (0.0123, 1.0, 2.5, 66.6):  # none of them on a grid
+        assert float(scheduler.sigma_to_ramp(sigma)) == pytest.approx((sigma ** (1 / 7) - hi) / (lo - hi), rel=1e-14)
+    # the 2-step schedule's second level is index 22 of the 40-point grid: ramp 22 / 39
+    assert float(scheduler.sigma_to_ramp((hi + 22 / 39 * (lo - hi)) ** 7)) == pytest.approx(22 / 39, abs=1e-12)
+    # outside [sigma_min, sigma_max] the ramp leaves [0, 1] (the inverse is not clipped)
+    assert scheduler.sigma_to_ramp(100.0) < 0 < 1 < scheduler.sigma_to_ramp(0.001)
+
+
 def test_training_grid_rejects_tiny_n():
     with pytest.raises(ValueError, match="at least 2"):
         ConsistencyACTScheduler().karras_sigmas(1)

@@ -10,6 +10,7 @@ import PIL.Image
 import pytest
 import torch
 from conftest import launch_two_cpu_processes, reset_accelerator_state
+from diffusers import UNet2DModel
 from huggingface_hub import ModelCard
 from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file
@@ -413,6 +414,50 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
         run(tmp_path, *FAST, "--pretrained_model_name_or_path", str(tmp_path), name="bad1")
     with pytest.raises(ValueError, match="has 10 classes, the run trains with no labels"):
         run(tmp_path, *FAST, "--pretrained_model_name_or_path", str(first), "--no-class_conditional", name="bad2")
+    # a folder without class sub-folders: the error says how (--class_label), and --class_label trains it as one class
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        PIL.Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(flat / f"{i}.png")
+    ft = ["--pretrained_model_name_or_path", str(first), "--train_data_dir", str(flat), "--resolution", "16"]
+    with pytest.raises(ValueError, match=r"Pass --class_label K \(0 <= K < 10\) to train every image as class K"):
+        run(tmp_path, *FAST, *ft, name="flat1")
+    with pytest.raises(ValueError, match="--class_label trains class-conditionally: leave out --no-class_conditional"):
+        run(tmp_path, *FAST, *ft, "--class_label", "3", "--no-class_conditional", name="flat2")
+    out = run(tmp_path, *FAST, *ft, "--class_label", "3", "--train_batch_size", "4", "--max_train_steps", "1",
+              name="flat3")  # fmt: skip
+    assert UNet2DModel.from_pretrained(out / "unet").config.num_class_embeds == 10
+    with pytest.raises(ValueError, match=r"The labels must lie in \[0, 9\]"):
+        run(tmp_path, *FAST, *ft, "--class_label", "10", name="flat4")
+
+
+def test_a_dataset_saved_with_save_to_disk_loads(tmp_path):
+    import datasets
+
+    from diffusers_act.training.data import digits_dataset, load_training_dataset
+
+    subset = digits_dataset().select(range(20))
+    subset.save_to_disk(str(tmp_path / "plain"))
+    datasets.DatasetDict({"train": subset}).save_to_disk(str(tmp_path / "dict"))
+    for name in ("plain", "dict"):
+        loaded = load_training_dataset(dataset_name=str(tmp_path / name))
+        assert len(loaded) == 20 and loaded["label"] == subset["label"], name
+
+
+def test_too_small_a_dataset_says_to_lower_the_batch(tmp_path):
+    from diffusers_act.training.data import digits_dataset, make_dataloader
+
+    with pytest.raises(ValueError, match=r"The dataset has 5 images, fewer than one batch \(8\)\. Lower "
+                                         r"--train_batch_size \(ACT loads 2 x --train_batch_size"):  # fmt: skip
+        make_dataloader(digits_dataset().select(range(5)), 8, seed=0)
+
+
+def test_a_cpu_launch_that_asked_for_several_processes_is_warned_about(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # what `accelerate launch --cpu --num_processes 2` leaves behind
+    with caplog.at_level("WARNING"):
+        run(tmp_path, *FAST, "--max_train_steps", "1", "--max_train_samples", "32")
+    assert "One process, although `accelerate launch` was asked for several: with --cpu it starts one" in caplog.text
 
 
 def test_gradient_clipping_bounds_each_update(tmp_path):

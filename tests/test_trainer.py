@@ -430,3 +430,89 @@ def test_device_batches_read_nothing_back_from_the_device():
         drawn = [next(batches) for _ in range(7)]  # across an epoch boundary
     assert [epoch for epoch, _ in drawn] == [0, 0, 1, 1, 1, 1, 1]
     assert all(b["pixel_values"].shape == (8, 1, 8, 8) and b["labels"].shape == (8,) for _, b in drawn)
+
+
+class TimeRecordingDiscriminator(SignOfMeanDiscriminator):
+    """SignOfMeanDiscriminator that records the time input of every call."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def forward(self, sample, timestep, class_labels=None):
+        self.times.append(timestep.detach().clone())
+        return super().forward(sample, timestep, class_labels)
+
+
+@pytest.mark.parametrize("levels", ["shared", "independent"])
+def test_discriminator_noise_levels_shared_or_drawn_for_the_reals(levels):
+    """The paper's D step shares one n per fake/real pair; the authors' code draws the reals' own n. The loss is the
+    lambda-weighted GAN loss with each image's own lambda, recomputed here from the trainer's draws."""
+    config = ACTConfig(total_steps=10, s0=40, s1=40, adv_weight=0.6, adv_weight_mid=0.2, gp_weight=0.0,
+                       discriminator_noise_levels=levels)  # fmt: skip
+    trainer = make_trainer(config)
+    trainer.discriminator = disc = TimeRecordingDiscriminator()
+    trainer.discriminator_optimizer = torch.optim.SGD(disc.parameters(), lr=0.0)
+    n_steps, _ = trainer.curriculum(0)
+    sigmas = trainer.scheduler.karras_sigmas(n_steps)
+    batch = images(16, seed=3)
+    state = torch.random.get_rng_state()
+    logs = trainer.discriminator_step(batch, None, sigmas, n_steps, step=1)
+    torch.random.set_rng_state(state)
+    fake_n = sample_timestep_indices(sigmas, 8)  # the trainer's draws, in its order: n and z, then the reals' n
+    noise = torch.randn_like(batch[:8])
+    real_n = sample_timestep_indices(sigmas, 8) if levels == "independent" else fake_n
+    assert (real_n != fake_n).any() == (levels == "independent")
+    expected_t = trainer.scheduler.precondition_noise(torch.cat([sigmas[fake_n + 1], sigmas[real_n + 1]]))
+    assert torch.equal(disc.times[0], expected_t)
+    t = sigmas[fake_n + 1]
+    with torch.no_grad():
+        fakes = consistency_function(trainer.unet, trainer.scheduler, batch[:8] + t.view(-1, 1, 1, 1) * noise, t)
+    weight = lambda n: 0.6 * ((n + 1) / (n_steps - 1)) ** math.log(0.2 / 0.6, 0.5)  # noqa: E731 (paper Eq. 10)
+    fake_logits, real_logits = fakes.mean(dim=(1, 2, 3)), batch[8:].mean(dim=(1, 2, 3))
+    loss = weight(fake_n) * torch.nn.functional.softplus(fake_logits)
+    loss = loss + weight(real_n) * torch.nn.functional.softplus(-real_logits)
+    assert logs["loss_d"].item() == pytest.approx(loss.mean().item(), rel=1e-5)
+
+
+def test_r1_is_taken_on_the_augmented_reals_when_augmentation_is_on():
+    """With p = 1 the discriminator sees augmented reals, and R1 is the squared gradient of D w.r.t. what it saw: for
+    D(x) = mean(x) + b that gradient is 1 / (C H W) per pixel, so ||grad||^2 = 1 / (C H W) exactly, whatever the
+    augmentation did; against the un-augmented images (a wrong implementation) a gradient through the augmentation's
+    resampling would differ."""
+    from diffusers_act.training.augmentation import DifferentiableAugment
+
+    config = ACTConfig(total_steps=10, s0=4, s1=8, gp_interval=1, gp_weight=1.0, augment=True, aug_p=1.0,
+                       aug_target=100.0)  # fmt: skip
+    trainer = make_trainer(config)
+    trainer.discriminator = disc = TimeRecordingDiscriminator()
+    trainer.discriminator_optimizer = torch.optim.SGD(disc.parameters(), lr=0.0)
+    seen = []
+    augment = trainer.augment
+
+    class Spy(torch.nn.Module):
+        def forward(self, x):
+            out = augment(x)
+            seen.append(out.detach().clone())
+            return out
+
+    trainer.augment = Spy()
+    trainer.augment.p = 1.0
+    n_steps, _ = trainer.curriculum(0)
+    sigmas = trainer.scheduler.karras_sigmas(n_steps)
+    batch = images(8, seed=4)
+    logs = trainer.discriminator_step(batch, None, sigmas, n_steps, step=1)
+    assert not torch.allclose(seen[0][4:], batch[4:])  # the reals D saw were augmented
+    assert logs["r1"].item() == pytest.approx(1 / (3 * 8 * 8), rel=1e-6)
+    assert isinstance(augment, DifferentiableAugment) and float(augment.p) == 1.0
+
+
+def test_ada_rule_sets_the_step_of_p_from_the_runs_batch():
+    from diffusers_act.training.augmentation import ada_rate
+
+    assert ada_rate(2 * 80, 16) == pytest.approx(0.00512)  # the authors' CIFAR-10 run: B = 80, one GPU, I_gp = 16
+    config = ACTConfig(total_steps=10, s0=4, s1=8, gp_interval=2, augment=True, aug_rate=None, aug_target=0.0)
+    trainer = make_trainer(config)
+    trainer.train_step(images(4), 0, discriminator_images=images(4, seed=1))
+    assert trainer.augment_controller.rate == pytest.approx(8 * 2 / 500_000)  # 2B images x I_gp / 500k
+    assert float(trainer.augment_controller.p) == pytest.approx(8 * 2 / 500_000)  # R1 at or above tau 0: p up a step

@@ -26,7 +26,7 @@ from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from diffusers_act import ACTPipeline
-from diffusers_act.presets import UNET_PRESETS, unet_config
+from diffusers_act.presets import UNET_PRESETS, paper_batch_note, unet_config
 from diffusers_act.training import (
     ACTTrainer,
     CheckpointManager,
@@ -89,13 +89,22 @@ def main(argv: list[str] | None = None) -> Path:
     torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions once
 
     # checks before any work: the output folder, the Hub
-    if precision_note:
-        logger.warning(precision_note)
+    global_batch = run.train_batch_size * accelerator.num_processes * run.gradient_accumulation_steps
+    for note in (precision_note, paper_batch_note(run.preset, run.train_batch_size, accelerator.num_processes,
+                                                  run.gradient_accumulation_steps)):  # fmt: skip
+        if note:
+            logger.warning(note)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if accelerator.device.type == "cpu" and accelerator.num_processes == 1 and torch.get_num_threads() < cores:
         logger.warning(
             f"Training on {torch.get_num_threads()} of {cores} CPU cores (OMP_NUM_THREADS; `accelerate launch` sets "
             "1 unless given --num_cpu_threads_per_process). `python train_act.py` uses them all."
+        )
+    if accelerator.num_processes == 1 and os.environ.get("MASTER_ADDR") and accelerator.device.type == "cpu":
+        logger.warning(
+            "One process, although `accelerate launch` was asked for several: with --cpu it starts one whatever "
+            "--num_processes says. For N CPU processes: ACCELERATE_USE_CPU=true accelerate launch --multi_gpu "
+            "--num_processes N ... (gloo)."
         )
     earlier_run = check_output_dir(output_dir, run.resume_from_checkpoint, run.overwrite_output_dir, run.logging_dir)
     repo_id = None
@@ -110,6 +119,9 @@ def main(argv: list[str] | None = None) -> Path:
             run.dataset_name, run.train_data_dir, run.dataset_config_name, run.image_column, run.cache_dir,
             run.max_train_samples, run.verify_images,
         )  # fmt: skip
+    if run.class_label is not None:  # every image as one class, e.g. a flat folder fine-tuning a conditional model
+        dataset = dataset.remove_columns([c for c in dataset.column_names if c == run.label_column])
+        dataset = dataset.add_column(run.label_column, [run.class_label] * len(dataset))
     has_labels = run.label_column in dataset.column_names
     conditional = has_labels if run.class_conditional is None else run.class_conditional
     if conditional and not has_labels:
@@ -131,6 +143,8 @@ def main(argv: list[str] | None = None) -> Path:
     unet_kwargs = None if pretrained else unet_config(
         run.preset, run.resolution, channels, num_classes, run.model_config_name_or_path
     )  # fmt: skip
+    if pretrained:
+        check_pretrained_fits(pretrained[0], channels, num_classes)
     width = (pretrained[0].config if pretrained else unet_kwargs)["block_out_channels"][0]
     check_batch_fits_in_memory(run, width, accelerator.device)
     # small datasets are decoded once and kept on the device (uint8; flips and shuffling there), others stream
@@ -171,7 +185,6 @@ def main(argv: list[str] | None = None) -> Path:
     set_seed(run.seed)
     if pretrained:
         unet, discriminator = pretrained
-        check_pretrained_fits(unet, channels, num_classes)
     else:
         discriminator = None
         unet = UNet2DModel(**unet_kwargs)
@@ -180,7 +193,10 @@ def main(argv: list[str] | None = None) -> Path:
     trainer = ACTTrainer.build(unet, config, accelerator, discriminator=discriminator)
     if run.torch_compile:
         trainer.compile(None if run.torch_compile_mode in (None, "default") else run.torch_compile_mode)
-    recipe = f"preset `{run.preset}`" if run.preset else "no preset: the improved recipe for your own data"
+    recipe = (f"preset `{run.preset}`" if run.preset else "no preset: the improved recipe for your own data") + (
+        f", global batch {global_batch}, curricula N(k) `{config.num_timesteps_schedule}` and mu(k) "
+        f"`{config.target_ema_schedule}`"
+    )
     model = (
         f"fine-tuned from {run.pretrained_model_name_or_path}"
         + (" (generator and discriminator)" if discriminator is not None else " (generator)")

@@ -79,19 +79,16 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
         noise_conditioning: str = "log",
     ):
         if noise_conditioning not in NOISE_CONDITIONINGS:
-            raise ValueError(
-                f"`noise_conditioning` must be one of {NOISE_CONDITIONINGS}, got {noise_conditioning!r}. Use 'log' "
-                "for diffusers-style models and 'sigma' for the authors' ACT checkpoints."
-            )
-        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, (int, np.integer)):
-            raise ValueError(f"`num_train_timesteps` must be an integer, got {num_train_timesteps!r}.")
-        if num_train_timesteps < 2:
-            raise ValueError(f"`num_train_timesteps` must be at least 2, got {num_train_timesteps}.")
-        numbers = {"sigma_min": sigma_min, "sigma_max": sigma_max, "sigma_data": sigma_data, "rho": rho}
-        for name, value in {**numbers, "s_noise": s_noise}.items():
+            raise ValueError(f"`noise_conditioning` must be one of {NOISE_CONDITIONINGS}, got {noise_conditioning!r}. "
+                             "Use 'log' for diffusers-style models and 'sigma' for the authors' ACT checkpoints.")
+        integer = isinstance(num_train_timesteps, (int, np.integer)) and not isinstance(num_train_timesteps, bool)
+        if not integer or num_train_timesteps < 2:
+            raise ValueError(f"`num_train_timesteps` must be an integer of at least 2, got {num_train_timesteps!r}.")
+        positive = {"sigma_min": sigma_min, "sigma_max": sigma_max, "sigma_data": sigma_data, "rho": rho}
+        for name, value in {**positive, "s_noise": s_noise}.items():
             number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-            if not number or not np.isfinite(value) or value < 0 or (value == 0 and name in numbers):
-                wanted = "a finite number >= 0" if name == "s_noise" else "a finite positive number"
+            if not number or not np.isfinite(value) or value < 0 or (value == 0 and name in positive):
+                wanted = "a finite positive number" if name in positive else "a finite number >= 0"
                 raise ValueError(f"`{name}` must be {wanted}, got {value!r}.")
         if not sigma_min < sigma_max:
             raise ValueError(f"Need 0 < `sigma_min` < `sigma_max`, got sigma_min={sigma_min}, sigma_max={sigma_max}.")
@@ -105,14 +102,20 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
         self._step_index = None
         self._begin_index = None
 
-    # ----------------------------------------------------------------------------------------------------------
-    # The time grid
-    # ----------------------------------------------------------------------------------------------------------
+    # --- The time grid ---
     def _karras(self, ramp: np.ndarray) -> np.ndarray:
         """Karras sigmas in float64: `ramp = 0` gives `sigma_max`, `ramp = 1` gives `sigma_min`."""
         min_inv_rho = self.config.sigma_min ** (1 / self.config.rho)
         max_inv_rho = self.config.sigma_max ** (1 / self.config.rho)
         return (max_inv_rho + np.asarray(ramp, dtype=np.float64) * (min_inv_rho - max_inv_rho)) ** self.config.rho
+
+    def sigma_to_ramp(self, sigmas: float | np.ndarray) -> np.ndarray:
+        """The inverse of the Karras ramp in float64: `ramp` with `_karras(ramp) = sigma` (`sigma_max` -> 0,
+        `sigma_min` -> 1, outside `[0, 1]` beyond them); `karras_sigmas(N)[i]` is at `1 - i / (N - 1)`."""
+        # NumPy's power for the ends too, so that sigma_min and sigma_max map to exactly 1 and 0
+        min_inv_rho, max_inv_rho = np.array([self.config.sigma_min, self.config.sigma_max]) ** (1 / self.config.rho)
+        inv_rho = np.asarray(sigmas, dtype=np.float64) ** (1 / self.config.rho)
+        return (inv_rho - max_inv_rho) / (min_inv_rho - max_inv_rho)
 
     def karras_sigmas(
         self, num_timesteps: int, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
@@ -155,9 +158,7 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
             return timesteps
         return torch.exp(timesteps.double() / 250.0).to(timesteps.dtype)
 
-    # ----------------------------------------------------------------------------------------------------------
-    # Preconditioning: the consistency function f_theta (shared by training and sampling)
-    # ----------------------------------------------------------------------------------------------------------
+    # --- Preconditioning: the consistency function f_theta (shared by training and sampling) ---
     def get_scalings_for_boundary_condition(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """
         `c_skip` and `c_out` of the consistency-model parametrisation (Consistency Models, appendix C), with
@@ -210,9 +211,7 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
         c_skip, c_out = self.get_scalings_for_boundary_condition(sigma)
         return c_skip.to(sample.dtype) * sample + c_out.to(model_output.dtype) * model_output
 
-    # ----------------------------------------------------------------------------------------------------------
-    # Sampling (the diffusers scheduler API)
-    # ----------------------------------------------------------------------------------------------------------
+    # --- Sampling (the diffusers scheduler API) ---
     @property
     def step_index(self) -> int | None:
         """Index of the current step in `sigmas`; increases by one after each `step`."""
@@ -390,9 +389,8 @@ class ConsistencyACTScheduler(SchedulerMixin, ConfigMixin):
         sigma_hat = sigma_next.clamp(min=sigma_min, max=sigma_max)
         if sigma_hat > sigma_min:
             noise = randn_tensor(denoised.shape, generator=generator, device=denoised.device, dtype=denoised.dtype)
-            prev_sample = denoised + noise * self.config.s_noise * ((sigma_hat**2 - sigma_min**2) ** 0.5).to(
-                denoised.device
-            )
+            scale = self.config.s_noise * ((sigma_hat**2 - sigma_min**2) ** 0.5).to(denoised.device)
+            prev_sample = denoised + noise * scale
         else:
             # last step: nothing to re-noise (diffusers adds zero-scaled noise here; the result is the same)
             prev_sample = denoised

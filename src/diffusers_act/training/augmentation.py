@@ -14,12 +14,97 @@ GEOMETRIC_OPS = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac
 COLOUR_OPS = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 _LUMA = torch.tensor([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3)  # ADA's luma axis in homogeneous RGB
 _LUMA_CROSS = torch.tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]) / math.sqrt(3)  # [luma]_x
+# PyWavelets' `sym6` decomposition low-pass filter (dec_lo), ADA's geometric resampling filter
+_SYM6 = (
+    0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633, 0.4910559419267466,
+    0.787641141030194, 0.3379294217276218, -0.07263752278646252, -0.021060292512300564, 0.04472490177066578,
+    0.0017677118642428036, -0.007800708325034148,
+)  # fmt: skip
 
 
 def _affine(rows: list[list[torch.Tensor | float]], like: torch.Tensor) -> torch.Tensor:
     """A batch of matrices from rows of per-image tensors or constants."""
     return torch.stack([torch.stack([torch.as_tensor(v, dtype=like.dtype, device=like.device).expand_as(like)
                                      for v in row], -1) for row in rows], -2)  # fmt: skip
+
+
+def _fir_matrix(length: int, taps: torch.Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)):
+    """
+    The `(length, out)` matrix of 1-D "upfirdn" resampling: insert `up - 1` zeros after each sample, pad by `pad`
+    (before, after) zeros (negative crops), correlate with `taps`, keep every `down`-th sample. Applied as a matrix
+    product (a banded matrix, but on CPU far faster than a depthwise convolution, and trivially twice differentiable).
+    """
+    out = (length * up + pad[0] + pad[1] - len(taps)) // down + 1
+    inputs, outputs = torch.arange(length, device=taps.device), torch.arange(out, device=taps.device)
+    index = inputs[:, None] * up + pad[0] - outputs * down  # the tap joining each input to each output sample
+    tap = index.clamp(0, len(taps) - 1)
+    return torch.where(index == tap, taps[tap], 0.0)
+
+
+def _within(size: int, before: torch.Tensor, after: torch.Tensor, up: int = 1) -> torch.Tensor:
+    """
+    1 on the samples of an axis of `size` pixels, reflect-padded by `size - 1` on both sides and upsampled `up`
+    times, that lie at most `before` pixels before the image and `after` pixels after it; 0 beyond.
+    """
+    pixel = torch.arange(up * (3 * size - 2), device=before.device) // up - (size - 1)
+    return ((pixel >= -before) & (pixel <= size - 1 + after)).to(before.dtype)
+
+
+def _upsample_matrix(size: int, taps: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """
+    The `(size, 2 * (3 * size - 2))` matrix of reflection padding by `size - 1` (mirrored about the edge pixels) then
+    ADA's 2x upsampling (`taps` as a convolution, gain 2), with what lies beyond `before` / `after` pixels of padding
+    zeroed before and after the upsampling: the same as padding by `before` / `after` only, as ADA does, without
+    reading these sizes back from the device.
+    """
+    index = torch.arange(1 - size, 2 * size - 1, device=taps.device).abs()
+    reflect = F.one_hot(torch.where(index > size - 1, 2 * (size - 1) - index, index), size).T.to(taps.dtype)
+    up = _fir_matrix(3 * size - 2, taps.flip(0) * 2, up=2, pad=((len(taps) + 1) // 2, (len(taps) - 2) // 2))
+    return reflect @ (_within(size, before, after)[:, None] * up * _within(size, before, after, 2))
+
+
+def _resample_ada(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """
+    StyleGAN2-ADA's filtered geometric resampling (appendix B.4) of `x` with the `(batch, 3, 3)` output-to-input map
+    `matrix` (pixel coordinates, origin at the centre): reflection padding as far as the transformed corners reach
+    (the batch's largest reach, plus the filter's support), 2x upsampling with the `sym6` low-pass, bilinear sampling
+    at 2x (zeros outside), 2x downsampling with the same (flipped) filter. The filter is orthogonal, so integer
+    translations come back to float precision; it is not symmetric, so flips and 90-degree rotations filter slightly,
+    as in ADA. Images whose map is the identity are returned as they are.
+    """
+    batch, channels, height, width = x.shape
+    images, dtype = x, matrix.dtype
+    taps = torch.tensor(_SYM6, dtype=dtype, device=x.device)
+    taps = taps / taps.sum()
+    support = len(_SYM6) // 4  # 1x pixels of filter support, added around the output before the 2x downsampling
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    corners = torch.tensor([[-cx, cx, cx, -cx], [-cy, -cy, cy, cy], [1.0] * 4], dtype=dtype, device=x.device)
+    reach = (matrix @ corners)[:, :2].transpose(0, 1).flatten(1)  # (xy, batch * corners)
+    reach = torch.cat([(-reach).amax(1), reach.amax(1)])  # left, top, right, bottom
+    margin = reach + torch.tensor([2 * support - cx, 2 * support - cy] * 2, dtype=dtype, device=x.device)
+    limit = torch.tensor([width - 1, height - 1] * 2, dtype=dtype, device=x.device)
+    left, top, right, bottom = torch.minimum(margin.clamp(min=0), limit).ceil()
+    # padded by the most the margin can be, then what lies beyond the margin zeroed
+    rows, cols = _upsample_matrix(height, taps, top, bottom), _upsample_matrix(width, taps, left, right)
+    x = rows.T.to(x.dtype) @ x @ cols.to(x.dtype)
+    # 2x: a 1x pixel at coordinate u is the 2x sample at 2u - 1/2 (the first of its two, as upsampled above)
+    eye = torch.eye(3, dtype=dtype, device=x.device)
+    to_2x = eye.clone()
+    to_2x[0, 0] = to_2x[1, 1] = 2.0
+    to_2x[:2, 2] = -0.5
+    out_height, out_width = (height + 2 * support) * 2, (width + 2 * support) * 2
+    # output pixel coordinates -> input ones at 2x -> grid_sample's [-1, 1] (align_corners=False)
+    to_unit = torch.diag(torch.tensor([2 / x.shape[3], 2 / x.shape[2], 1.0], dtype=dtype, device=x.device))
+    from_unit = torch.diag(torch.tensor([out_width / 2, out_height / 2, 1.0], dtype=dtype, device=x.device))
+    theta = (to_unit @ to_2x @ matrix @ torch.linalg.inv(to_2x) @ from_unit)[:, :2].to(x.dtype)
+    grid = F.affine_grid(theta, [batch, channels, out_height, out_width], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # downsampling: the filter's centring less the 2 * support 2x samples of border
+    crop = ((len(_SYM6) - 1) // 2 - 2 * support, (len(_SYM6) - 2) // 2 - 2 * support)
+    rows, cols = _fir_matrix(out_height, taps, down=2, pad=crop), _fir_matrix(out_width, taps, down=2, pad=crop)
+    x = rows.T.to(x.dtype) @ x @ cols.to(x.dtype)
+    identity = (matrix == eye).flatten(1).all(1)
+    return torch.where(identity[:, None, None, None], images, x)
 
 
 class DifferentiableAugment(nn.Module):
@@ -29,7 +114,7 @@ class DifferentiableAugment(nn.Module):
     (the two arbitrary rotations with `1 - sqrt(1 - p)`, so that one of them fires with probability `p`); parameters
     are drawn on the images' device, independently per image, so one call augments fakes and reals together.
 
-    Geometric ops, composed into one affine map and applied with one bilinear resampling with reflection padding:
+    Geometric ops, composed into one affine map and applied with one resampling (see `resample`):
     `xflip` (horizontal flip), `rotate90` (k * 90 degrees, k uniform in 0..3), `xint` (integer translation, uniform
     in +-0.125 of the size), `scale` (isotropic, 2^N(0, 0.2^2)), `rotate` (uniform in +-180 degrees), `aniso`
     (scale (s, 1/s), s = 2^N(0, 0.2^2)), `xfrac` (translation N(0, 0.125^2) of the size). Colour ops, one 4x4 colour
@@ -37,13 +122,17 @@ class DifferentiableAugment(nn.Module):
     middle of the range), `lumaflip` (reflect along the luma axis (1, 1, 1)), `hue` (rotate around the luma axis,
     uniform in +-180 degrees), `saturation` (scale off the luma axis by 2^N(0, 1)). Grey images use the matrix
     averaged over its colour rows, as ADA does (luma flip negates; hue and saturation leave grey unchanged).
-    ADA resamples with a wavelet filter at 2x; this uses bilinear `grid_sample`, exact for flips, 90-degree
-    rotations and integer translations.
 
     Args:
         channels (`int`): Image channels; colour ops need 1 or 3 and are left out otherwise.
         p (`float` or `torch.Tensor`, defaults to 0): Probability; change it with `augment.p = ...`.
         ops (`tuple[str]`, *optional*): The ops to use (all by default).
+        resample (`str`, defaults to `"ada"`): `"ada"`, ADA's filtered path (appendix B.4): reflection padding as far
+            as the transformed corners reach, 2x upsampling with the `sym6` wavelet low-pass, bilinear sampling at 2x,
+            2x downsampling with the same filter; it keeps more high frequencies, and integer translations exactly,
+            but flips and 90-degree rotations pass the (asymmetric) filter too, as in ADA. `"bilinear"`, one bilinear
+            `grid_sample` at 1x with reflection padding: faster, blurrier, exact for flips, 90-degree rotations and
+            integer translations.
     """
 
     def __init__(
@@ -188,7 +277,11 @@ class DifferentiableAugment(nn.Module):
         like = torch.zeros(batch, dtype=dtype, device=images.device)
         params = {key: value.to(like) for key, value in params.items()}
         x = images
-        if any(op in params for op in GEOMETRIC_OPS):
+        if any(op in params for op in GEOMETRIC_OPS) and self.resample == "ada":
+            with torch.autocast(x.device.type, enabled=False):  # in fp32 (fp64), also under autocast
+                matrix = self.geometric_matrix(params, height, width, like)
+                x = _resample_ada(x.to(dtype), matrix).to(x.dtype)
+        elif any(op in params for op in GEOMETRIC_OPS):
             matrix = self.geometric_matrix(params, height, width, like)
             # pixel coordinates (origin at the centre) -> grid_sample's [-1, 1] (align_corners=False)
             to_unit = torch.diag(torch.tensor([2 / width, 2 / height, 1.0], dtype=dtype, device=images.device))
@@ -217,7 +310,8 @@ class AugmentController:
 
     Args:
         target (`float`, defaults to 0.55): tau, the R1 level above which augmentation increases.
-        rate (`float`, defaults to 0.05): p_r, the change of p per update.
+        rate (`float`, defaults to 0.05): p_r, the change of p per update (the paper's value; [`ada_rate`] gives
+            the authors' code's). None until it is set, e.g. by the trainer from its batch.
         ema (`float`, defaults to 0.93): mu_p, the EMA rate of R1.
         p (`float`, defaults to 0): Initial probability.
         r1_ema (`float`, *optional*): Initial R1 EMA; defaults to `target`, as the authors' code.
@@ -228,7 +322,7 @@ class AugmentController:
     def __init__(
         self,
         target: float = 0.55,
-        rate: float = 0.05,
+        rate: float | None = 0.05,
         ema: float = 0.93,
         p: float = 0.0,
         r1_ema: float | None = None,
@@ -266,3 +360,14 @@ class AugmentController:
     def load_state_dict(self, state: dict) -> None:
         self.p = torch.tensor(float(state["p"]), dtype=torch.float64, device=self.p.device)
         self.r1_ema = torch.tensor(float(state["r1_ema"]), dtype=torch.float64, device=self.r1_ema.device)
+
+
+def ada_rate(images_per_iteration: int, gp_interval: int, ada_images: int = 500_000) -> float:
+    """
+    StyleGAN2-ADA's step of p per controller update, as the ACT authors' code sets it: p can cross [0, 1] once every
+    `ada_images` images shown to D (ADA's "ada_kimg" 500), updated every `gp_interval` iterations of
+    `images_per_iteration` images (all processes and accumulated micro-batches; ACT loads 2B per iteration). CIFAR-10
+    at B = 80 on one GPU: 160 x 16 / 500,000 = 0.00512.
+    """
+    return images_per_iteration * gp_interval / ada_images
+

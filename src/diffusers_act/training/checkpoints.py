@@ -239,6 +239,13 @@ class CheckpointManager:
                 f"Checkpoint {path} holds non-finite weights ({', '.join(bad)}), from a diverged run or an edited "
                 f"file: resuming would train (and ship) NaN. Resume from an earlier checkpoint{hint}."
             )
+        saved_by, processes = len(list(path.glob("random_states_*.json"))), self.accelerator.num_processes
+        if saved_by != processes:
+            logger.warning(
+                f"{path} was written by {saved_by} process(es) and this run has {processes}: from here on the global "
+                f"batch is {processes}/{saved_by} of what it was, and the data order and random draws differ from an "
+                f"uninterrupted run. Resume with {saved_by} process(es) to continue it exactly."
+            )
         states = path / f"random_states_{self.accelerator.process_index}.json"
         if states.is_file():
             set_random_state(json.loads(states.read_text()))

@@ -36,7 +36,8 @@ def option(
 BOUNDS = {
     "(0, inf)": ("sigma_min", "sigma_max", "rho", "p_std", "huber_c", "learning_rate", "discr_learning_rate",
                  "adam_epsilon", "max_grad_norm"),
-    "[0, inf)": ("gp_weight", "aug_target", "adam_weight_decay", "lr_warmup_steps", "dataloader_num_workers"),
+    "[0, inf)": ("gp_weight", "aug_target", "adam_weight_decay", "lr_warmup_steps", "dataloader_num_workers",
+                 "class_label"),
     "[0, 1)": ("mu0", "aug_ema", "adam_beta1", "adam_beta2", "discr_adam_beta1", "discr_adam_beta2"),
     "[0, 1]": ("adv_weight", "adv_weight_mid", "aug_rate", "aug_p", "ema_decay"),
     "[1, inf)": ("total_steps", "gp_interval", "discriminator_block_out_channels", "resolution", "train_batch_size",
@@ -122,7 +123,10 @@ class ACTConfig:
     gp_lazy: bool = option(False, "multiply R1 by I_gp (StyleGAN2's lazy regularisation)")
     augment: bool = option(False, "ACT-Aug: adaptive augmentation driven by R1", flag="use_augment")
     aug_target: float = option(0.55, "ACT-Aug target tau for the R1 EMA")
-    aug_rate: float = option(0.05, "ACT-Aug step p_r of p")
+    aug_rate: float | None = option(
+        0.05, "ACT-Aug step p_r of p per R1 update (paper); None: StyleGAN2-ADA's rule as the authors' code, images "
+        "per iteration x processes x I_gp / 500,000 (0.00512 for CIFAR-10 at B = 80)",
+    )  # fmt: skip
     aug_ema: float = option(0.93, "ACT-Aug EMA mu_p of R1")
     aug_p: float = option(0.0, "initial augmentation probability p")
     aug_resample: str = option(
@@ -136,6 +140,10 @@ class ACTConfig:
     discriminator_head: str = option(
         "mean", "discriminator head: global mean + linear, or the authors' 2x2 pool + linear (with / without the "
         "final GroupNorm, their CIFAR-10 / ImageNet 64 discriminator)", choices=("mean", "authors", "authors_no_norm"),
+    )  # fmt: skip
+    discriminator_noise_levels: str = option(
+        "shared", "D step: one noise level per fake/real pair (paper Algorithm 1) or independent draws for fakes and "
+        "reals (the authors' code; same expectation, other variance)", choices=("shared", "independent"),
     )  # fmt: skip
     discriminator_block_out_channels: tuple[int, ...] | None = option(
         None, "discriminator widths (None: the generator's; the authors' CIFAR-10 D: 128 256 256 256)", nargs="+"
@@ -203,6 +211,10 @@ class RunConfig:
     train_data_dir: str | None = option(None, "a local image folder; class sub-folders give labels")
     image_column: str = option("image", "the image column of the dataset")
     label_column: str = option("label", "the label column of the dataset")
+    class_label: int | None = option(
+        None, "train every image as this class (e.g. a folder without class sub-folders fine-tuning a "
+        "class-conditional model on one of its classes)",
+    )  # fmt: skip
     cache_dir: str | None = option(None, "the datasets cache folder")
     verify_images: bool = option(False, "read every training image before training and list all unreadable files")
     max_train_samples: int | None = option(None, "train on the first N images only")
@@ -278,6 +290,8 @@ class RunConfig:
 
     def __post_init__(self):
         check_bounds(self)
+        if self.class_label is not None and self.class_conditional is False:
+            raise ValueError("--class_label trains class-conditionally: leave out --no-class_conditional.")
         if self.torch_compile_mode is not None and not self.torch_compile:
             raise ValueError(f"--torch_compile_mode {self.torch_compile_mode} needs --torch_compile.")
         if self.data_on_device == "yes" and not self.center_crop:

@@ -72,7 +72,8 @@ def load_training_dataset(
     """
     The training images as a `datasets.Dataset` whose image column is left undecoded (so a broken file can be named
     when it is read): an image folder (`train_data_dir`; class sub-folders give a `label` column), a Hub dataset
-    (`dataset_name`), or, with neither, the digits. `verify_images` reads every image first and lists all the
+    or a local folder written by `save_to_disk` (`dataset_name`; of a `DatasetDict`, its `train` split), or, with
+    neither, the digits. `verify_images` reads every image first and lists all the
     unreadable ones (otherwise the first one stops training when it is drawn).
     """
     import datasets
@@ -85,6 +86,8 @@ def load_training_dataset(
                 f"No images found in --train_data_dir {train_data_dir} (looked for {', '.join(IMAGE_SUFFIXES)})."
             )
         dataset = datasets.load_dataset("imagefolder", data_dir=train_data_dir, cache_dir=cache_dir, split="train")
+    elif dataset_name and (Path(dataset_name) / "state.json").is_file():  # a `Dataset.save_to_disk` folder
+        dataset = datasets.load_from_disk(dataset_name)
     elif dataset_name:
         try:
             dataset = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir, split="train")
@@ -230,7 +233,10 @@ def make_dataloader(
     from the global random state, or resuming would shift every later draw. `pin_memory` (for a GPU) lets the
     copies to the device overlap the iteration (with accelerate's `non_blocking`)."""
     if len(dataset) < batch_size:
-        raise ValueError(f"The dataset has {len(dataset)} images, fewer than one batch ({batch_size}).")
+        raise ValueError(
+            f"The dataset has {len(dataset)} images, fewer than one batch ({batch_size}). Lower --train_batch_size "
+            "(ACT loads 2 x --train_batch_size images per iteration) or add images."
+        )
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -309,7 +315,8 @@ class DeviceBatches:
         if len(self) == 0:
             raise ValueError(
                 f"The dataset has {len(self.images)} images, fewer than one batch of {batch_size} for each of "
-                f"{num_processes} process(es)."
+                f"{num_processes} process(es). Lower --train_batch_size (ACT loads 2 x --train_batch_size images per "
+                "iteration) or add images."
             )
 
     def __len__(self) -> int:

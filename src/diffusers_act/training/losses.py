@@ -91,9 +91,15 @@ def generator_adversarial_loss(fake_logits: torch.Tensor, form: str = "non_satur
     raise ValueError(f"Unknown GAN loss {form!r}; choose one of {GAN_LOSSES}.")
 
 
-def discriminator_adversarial_loss(fake_logits: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
-    """Per-pair discriminator loss `softplus(l_fake) + softplus(-l_real)` (= -log(1 - D(fake)) - log D(real))."""
-    return F.softplus(fake_logits) + F.softplus(-real_logits)
+def discriminator_adversarial_loss(
+    fake_logits: torch.Tensor,
+    real_logits: torch.Tensor,
+    fake_weight: torch.Tensor | float = 1.0,
+    real_weight: torch.Tensor | float = 1.0,
+) -> torch.Tensor:
+    """Per-pair discriminator loss `w_fake softplus(l_fake) + w_real softplus(-l_real)` (= -log(1 - D(fake)) -
+    log D(real) with unit weights); the weights are lambda of each image's noise level."""
+    return fake_weight * F.softplus(fake_logits) + real_weight * F.softplus(-real_logits)
 
 
 def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:

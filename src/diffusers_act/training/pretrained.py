@@ -17,7 +17,8 @@ def load_pretrained_networks(
 ) -> tuple[UNet2DModel, ACTDiscriminator | None]:
     """
     The generator (`unet/`) of a saved `ACTPipeline` and, when saved beside it, its discriminator
-    (`discriminator/`), read from safetensors files only.
+    (`discriminator/`), loaded as diffusers loads them: safetensors first, else `.bin` read with
+    `torch.load(weights_only=True)`, which cannot run code.
 
     Args:
         name_or_path (`str`): A local folder or a Hub repo id.
@@ -26,7 +27,7 @@ def load_pretrained_networks(
     Returns:
         `(unet, discriminator)`; `discriminator` is None when none was saved.
     """
-    kwargs = {"revision": revision, "variant": variant, "use_safetensors": True}
+    kwargs = {"revision": revision, "variant": variant}
     local = Path(name_or_path)
     if local.exists() and not (local / "unet").is_dir():
         raise ValueError(
@@ -62,7 +63,13 @@ def check_pretrained_fits(unet: UNet2DModel, channels: int, num_classes: int | N
     if (model_classes is None) != (num_classes is None) or (num_classes and model_classes < num_classes):
         have = f"{model_classes} classes" if model_classes else "no class conditioning"
         want = f"{num_classes} classes" if num_classes else "no labels (unconditional)"
-        raise ValueError(
-            f"The pretrained generator has {have}, the run trains with {want}. Pass --class_conditional / "
-            "--no-class_conditional or --label_column so that they agree."
-        )
+        if model_classes and not num_classes:  # e.g. a folder without class sub-folders
+            fix = (
+                f"Pass --class_label K (0 <= K < {model_classes}) to train every image as class K, or put the images "
+                "into class sub-folders (or name the dataset's --label_column)."
+            )
+        elif model_classes:
+            fix = f"The labels must lie in [0, {model_classes - 1}]."
+        else:
+            fix = "Pass --no-class_conditional to train it unconditionally."
+        raise ValueError(f"The pretrained generator has {have}, the run trains with {want}. {fix}")

@@ -19,7 +19,7 @@ from torch.profiler import record_function
 
 from ..models.discriminator import ACTDiscriminator, double_backward_attention
 from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
-from .augmentation import AugmentController, DifferentiableAugment
+from .augmentation import AugmentController, DifferentiableAugment, ada_rate
 from .config import ACTConfig
 from .curricula import (
     adversarial_weight,
@@ -391,6 +391,9 @@ class ACTTrainer:
         fake_labels, real_labels = (None, None) if class_labels is None else (class_labels[:half], class_labels[half:])
         indices, noise = self._draw(sigmas, sources)
         sigma_next = sigmas[indices + 1]
+        real_indices = indices  # the paper: one n per fake/real pair; the authors' code draws the reals' own
+        if config.discriminator_noise_levels == "independent":
+            real_indices = self._draw(sigmas, reals)[0]
         with torch.no_grad(), acc.autocast():
             fakes = consistency_function(
                 self._model("generator_no_grad", acc.unwrap_model(self.unet)),
@@ -403,7 +406,7 @@ class ACTTrainer:
         augmented = self._augment(torch.cat([fakes, reals]))  # one call, independent draws per image
         augmented_reals = augmented[half:].detach().requires_grad_(compute_r1)
         inputs = torch.cat([augmented[:half], augmented_reals])
-        time_input = self.scheduler.precondition_noise(torch.cat([sigma_next, sigma_next]))
+        time_input = self.scheduler.precondition_noise(torch.cat([sigma_next, sigmas[real_indices + 1]]))
         labels = None if class_labels is None else torch.cat([fake_labels, real_labels])
         if compute_r1:  # eager, and attention that supports the double backward
             with acc.autocast(), double_backward_attention():
@@ -411,8 +414,11 @@ class ACTTrainer:
         else:  # fused attention kernels (and the compiled D under --torch_compile)
             with acc.autocast():
                 logits = self._model("discriminator", self.discriminator)(inputs, time_input, labels).float()
-        weight = adversarial_weight(indices + 1, num_timesteps, config.adv_weight, config.adv_weight_mid).to(logits)
-        loss_d = (weight * discriminator_adversarial_loss(logits[:half], logits[half:])).mean()
+        weights = adversarial_weight(
+            torch.cat([indices, real_indices]) + 1, num_timesteps, config.adv_weight, config.adv_weight_mid
+        ).to(logits)
+        weight, real_weight = weights[:half], weights[half:]  # equal unless the noise levels are independent
+        loss_d = discriminator_adversarial_loss(logits[:half], logits[half:], weight, real_weight).mean()
         # share of the batch D classifies right (logit sign); 0.5 means it tells nothing apart
         d_accuracy = ((logits[:half] < 0).float().mean() + (logits[half:] > 0).float().mean()) / 2
         logs = {"loss_d": loss_d.detach(), "d_accuracy": d_accuracy}
@@ -421,7 +427,7 @@ class ACTTrainer:
             # Algorithm 2 lines 14-16: L_gp = w_gp ||grad||^2 (what ACT-Aug reads), and D minimises lambda L_gp
             r1 = r1_penalty(logits[half:], augmented_reals)
             loss_gp = config.gp_weight * r1.mean()
-            loss = loss + config.gp_weight * (weight * r1).mean() * (config.gp_interval if config.gp_lazy else 1)
+            loss = loss + config.gp_weight * (real_weight * r1).mean() * (config.gp_interval if config.gp_lazy else 1)
             logs.update(loss_gp=loss_gp.detach(), r1=r1.mean().detach())
         return loss, logs
 
@@ -451,6 +457,11 @@ class ACTTrainer:
             raise ValueError("ACT needs `discriminator_images` (a second batch) for its discriminator step.")
         size, mu = self.curriculum(step)
         sigmas = self.grid(size, images.device).sigmas
+        # ACT-Aug's step of p by ADA's rule (the authors' code) when no step is set: from this run's batch
+        if self.config.adversarial and self.augment is not None and self.augment_controller.rate is None:
+            per_iteration = (len(images) + len(discriminator_images)) * self.accelerator.num_processes
+            rate = ada_rate(per_iteration * self.accelerator.gradient_accumulation_steps, self.config.gp_interval)
+            self.augment_controller.rate = rate
         logs = {"num_timesteps": float(size), "mu": mu}
         models = [self.unet, self.discriminator] if self.config.adversarial else [self.unet]
         # one accumulation context per iteration, so that both optimizers step on the same micro-batch

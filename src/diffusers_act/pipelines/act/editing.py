@@ -191,10 +191,11 @@ def strength_to_sigma(strength: float, scheduler: ConsistencyACTScheduler) -> fl
 
 
 def sigma_to_strength(sigma: float, scheduler: ConsistencyACTScheduler) -> float:
-    """The inverse of [`strength_to_sigma`]: the position of `sigma` on the scheduler's Karras ramp."""
-    rho = scheduler.config.rho
-    lo, hi = scheduler.config.sigma_min ** (1 / rho), scheduler.config.sigma_max ** (1 / rho)
-    return min(max((sigma ** (1 / rho) - lo) / (hi - lo), 0.0), 1.0)
+    """
+    The inverse of [`strength_to_sigma`]: the position of `sigma` on the scheduler's Karras ramp, clipped to `[0, 1]`
+    ([`ConsistencyACTScheduler.sigma_to_ramp`] counts from `sigma_max`, strength from `sigma_min`).
+    """
+    return min(max(1.0 - float(scheduler.sigma_to_ramp(sigma)), 0.0), 1.0)
 
 
 def editing_sigmas(sigma: float, num_inference_steps: int, scheduler: ConsistencyACTScheduler) -> list[float]:
