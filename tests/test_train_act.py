@@ -374,6 +374,10 @@ def test_own_images_without_a_preset_get_a_model_sized_for_the_data(tmp_path):
     assert (config.in_channels, config.num_class_embeds, tuple(config.block_out_channels)) == (1, None, (32, 64))
     card = ModelCard.load(output / "README.md")
     assert "no preset: the improved recipe" in card.text and "sized for 8x8" in card.text
+    # the card states the global batch and the curricula (the paper presets use the authors')
+    assert "global batch 4, curricula N(k) `doubling` and mu(k) `ct`" in " ".join(card.text.split())
+    assert "An unconditional one-step image generator" in card.text
+    assert card.text.lstrip().startswith("# grey")  # titled by the output folder, not the staging folder
     assert "unconditional" in card.text and card.data.pipeline_tag == "unconditional-image-generation"
 
     folder = make_image_folder(tmp_path / "rgb")  # RGB images in class folders: class-conditional, three channels

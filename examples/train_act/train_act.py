@@ -348,6 +348,7 @@ def main(argv: list[str] | None = None) -> Path:
                 metrics_note=f"Measured at the end of training on {run.fid_num_samples} one-step samples against the "
                 f"training images, with {run.fid_feature_extractor} features:",
                 repo_id=run.hub_model_id,
+                title=output_dir.resolve().name,  # not the staging folder's
             )
 
         save_final(output_dir, write_final, needed_bytes=sum(t.nbytes for t in final_unet.state_dict().values()))

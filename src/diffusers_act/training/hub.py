@@ -25,7 +25,7 @@ MODEL_CARD_TEMPLATE = """---
 """
 
 MODEL_CARD_SECTION = """<!-- diffusers-act: start -->
-A {{ conditioning }} one-step image generator ({{ num_params }}M parameters, {{ resolution }}x{{ resolution }}) trained
+{{ conditioning }} one-step image generator ({{ num_params }}M parameters, {{ resolution }}x{{ resolution }}) trained
 with Adversarial Consistency Training (ACT, Kong et al., arXiv 2311.14097) by
 diffusers-act on {{ dataset }}, {{ recipe }}, {{ iterations }}
 iterations (final grid N = {{ final_num_timesteps }}), precision: {{ precision }}.
@@ -95,11 +95,13 @@ def write_model_card(
     metrics: dict | None = None,
     metrics_note: str = "",
     repo_id: str | None = None,
+    title: str | None = None,
 ) -> Path:
     """
     Writes `README.md` with Hub metadata (`library_name: diffusers`, `pipeline_tag`, tags, the dataset) into a saved
     pipeline folder. An existing card is updated, not overwritten (diffusers' `load_or_create_model_card`): its text
-    outside the part a run writes is kept, and its tags and datasets are extended.
+    outside the part a run writes is kept, and its tags and datasets are extended. `title` (default: the folder's
+    name) heads a new card.
     """
     folder = Path(folder)
     readme = folder / "README.md"
@@ -110,7 +112,7 @@ def write_model_card(
     else:
         evaluation = "Not measured (train with `--fid_steps`, or run `scripts/evaluate.py`)."
     fields = dict(
-        conditioning="class-conditional" if class_conditional else "unconditional",
+        conditioning="A class-conditional" if class_conditional else "An unconditional",
         num_params=f"{num_params / 1e6:.1f}",
         resolution=resolution,
         dataset=f"[{dataset}](https://huggingface.co/datasets/{dataset_id})" if dataset_id else f"**{dataset}**",
@@ -135,7 +137,7 @@ def write_model_card(
         card = ModelCard.from_template(
             ModelCardData(license="apache-2.0"),
             template_str=MODEL_CARD_TEMPLATE,
-            title=folder.resolve().name,
+            title=title or folder.resolve().name,
             section=section,
         )
     # the Hub has no class-conditional task; class-conditional generators (DiT, MAR) are listed under this one
