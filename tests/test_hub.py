@@ -51,3 +51,24 @@ def test_an_existing_card_is_updated_not_overwritten(tmp_path):
     assert card.text.startswith("\n# My model\n\nMy notes.\n")
     assert card.text.count(CARD_START) == card.text.count(CARD_END) == 1
     assert "30\niterations" in card.text and "10\niterations" not in card.text
+
+
+def test_evaluated_runs_carry_a_model_index_and_fine_tuned_ones_their_base_model(tmp_path):
+    metrics = {"fid": 25.39, "precision": 0.53, "recall": 0.87}
+    card = ModelCard.load(write_model_card(tmp_path, **FIELDS, metrics=metrics, base_model="someone/act-base"))
+    assert card.data.base_model == "someone/act-base"
+    results = {r.metric_type: r for r in card.data.eval_results}
+    assert {k: r.metric_value for k, r in results.items()} == metrics
+    assert {(r.task_type, r.dataset_type, r.dataset_name) for r in results.values()} == {
+        ("unconditional-image-generation", "ylecun/mnist", "ylecun/mnist")
+    }
+    assert "model-index:" in (tmp_path / "README.md").read_text()
+    plain = ModelCard.load(write_model_card(tmp_path / "p", **FIELDS))  # not evaluated, not fine-tuned
+    assert plain.data.eval_results is None and plain.data.base_model is None
+    assert "model-index" not in (tmp_path / "p" / "README.md").read_text()
+
+
+def test_the_card_names_no_package_index_or_repository_that_does_not_exist(tmp_path):
+    text = ModelCard.load(write_model_card(tmp_path, **FIELDS)).text
+    assert "pip install diffusers-act" not in text and "github.com" not in text
+    assert "pip install -e ." in text  # what the README says: from a clone (or a wheel built there)

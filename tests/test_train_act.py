@@ -486,3 +486,16 @@ def test_gradient_clipping_bounds_each_update(tmp_path):
     assert seen[0] == pytest.approx(1e-3, rel=1e-4)  # clipped to exactly max_grad_norm (the raw norm is larger)
     with pytest.raises(ValueError, match="--max_grad_norm must be positive"):
         ACTConfig(max_grad_norm=0.0)
+
+
+def test_the_cards_usage_snippets_run_as_written(tmp_path):
+    import re
+
+    output = run(tmp_path, *FAST, "--max_train_steps", "1", "--max_train_samples", "32", name="snippets")
+    blocks = re.findall(r"```py\n(.*?)```", (output / "README.md").read_text(), flags=re.S)
+    assert len(blocks) == 2 and all(str(output) in block for block in blocks)
+    namespace = {}
+    exec(blocks[0], namespace)  # the package's classes, loaded by diffusers' own loader
+    assert type(namespace["pipe"]).__name__ == "ACTPipeline" and len(namespace["images"]) == 1
+    exec(blocks[1], namespace)  # the remote-code line: the pipeline code saved beside the weights
+    assert type(namespace["pipe"]).__name__ == "ACTPipeline"

@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> Path:
             "process_fingerprints": fingerprints,
         }
 
+        source = run.pretrained_model_name_or_path
+        hub_base_model = source if pretrained and not Path(source).exists() else None  # the card names Hub ids
+
         def write_final(folder: Path) -> None:  # into a staging folder, moved in when complete (`save_final`)
             (folder / "training_summary.json").write_text(json.dumps(summary, indent=2))
             ACTPipeline(unet=final_unet, scheduler=trainer.scheduler).save_pretrained(folder)
@@ -347,8 +350,9 @@ def main(argv: list[str] | None = None) -> Path:
                 metrics=metrics,
                 metrics_note=f"Measured at the end of training on {run.fid_num_samples} one-step samples against the "
                 f"training images, with {run.fid_feature_extractor} features:",
-                repo_id=run.hub_model_id,
+                repo_id=repo_id or str(output_dir),  # the card's snippets load it as written
                 title=output_dir.resolve().name,  # not the staging folder's
+                base_model=hub_base_model,
             )
 
         save_final(output_dir, write_final, needed_bytes=sum(t.nbytes for t in final_unet.state_dict().values()))

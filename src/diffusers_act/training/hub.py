@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 from diffusers.utils.hub_utils import load_or_create_model_card, populate_model_card
-from huggingface_hub import ModelCard, ModelCardData, create_repo, get_token, upload_folder
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, create_repo, get_token, upload_folder
 
 from .config import TrainingError
 
@@ -96,12 +96,15 @@ def write_model_card(
     metrics_note: str = "",
     repo_id: str | None = None,
     title: str | None = None,
+    base_model: str | None = None,
 ) -> Path:
     """
     Writes `README.md` with Hub metadata (`library_name: diffusers`, `pipeline_tag`, tags, the dataset) into a saved
     pipeline folder. An existing card is updated, not overwritten (diffusers' `load_or_create_model_card`): its text
     outside the part a run writes is kept, and its tags and datasets are extended. `title` (default: the folder's
-    name) heads a new card.
+    name) heads a new card; `repo_id` (a Hub id or a local folder) is what its usage snippets load. With `metrics`
+    the card carries a `model-index` (the Hub's evaluation results), with `base_model` (a Hub id) the model it was
+    fine-tuned from.
     """
     folder = Path(folder)
     readme = folder / "README.md"
@@ -147,6 +150,17 @@ def write_model_card(
     kind = "class-conditional-image-generation" if class_conditional else "unconditional-image-generation"
     tags = ["diffusers", "diffusers-act", "act", "consistency-model", "one-step", "image-generation", kind]
     card = populate_model_card(card, tags=[tag for tag in tags if tag not in (card.data.tags or [])])
+    if base_model:
+        card.data.base_model = base_model
+    if metrics:  # the Hub shows these as the model's evaluation results
+        card.data.model_name = card.data.model_name or title or folder.resolve().name
+        card.data.eval_results = [
+            EvalResult(
+                task_type="unconditional-image-generation", dataset_type=dataset_id or "imagefolder",
+                dataset_name=dataset, metric_type=name, metric_name=name.replace("_", " "), metric_value=float(value),
+            )  # fmt: skip
+            for name, value in metrics.items()
+        ]
     card.save(readme)
     return readme
 
