@@ -108,3 +108,52 @@ def test_lpips_preprocessing_with_a_stand_in_network():
     torch.testing.assert_close(y[:, :1], resize(b.clamp(-1, 1)))
     torch.testing.assert_close(x[:, :1], resize(a))
     assert out.shape == (2,) and torch.equal(out, (x - y).square().mean(dim=(1, 2, 3)))
+
+
+class FakeLPIPSPackage:
+    """Stands in for the `lpips` package (not installed by the test extra: it pulls torchvision): its `LPIPS` keeps
+    LPIPS's VGG16 layout (`net.sliceK` holding torchvision's `features` layers under their own numbers), with tiny
+    widths, and downloads nothing; without `pnet_rand` it fails as an offline download does."""
+
+    LAYOUT = ((0, 4), (4, 9), (9, 16), (16, 23), (23, 30))
+    CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+
+    class LPIPS(torch.nn.Module):
+        def __init__(self, net="vgg", pnet_rand=False, verbose=True):
+            super().__init__()
+            if not pnet_rand:
+                from urllib.error import URLError
+
+                raise URLError("[Errno -3] Temporary failure in name resolution")
+            self.net = torch.nn.Module()
+            for k, (start, stop) in enumerate(FakeLPIPSPackage.LAYOUT, 1):
+                part = torch.nn.Sequential()
+                for x in range(start, stop):
+                    layer = torch.nn.Conv2d(2, 2, 3) if x in FakeLPIPSPackage.CONVS else torch.nn.ReLU()
+                    part.add_module(str(x), layer)
+                setattr(self.net, f"slice{k}", part)
+
+        def forward(self, a, b):
+            return (a - b).square().mean(dim=(1, 2, 3), keepdim=True)
+
+
+def test_lpips_weights_load_a_local_vgg16_and_offline_without_them_says_how(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "lpips", FakeLPIPSPackage)
+    torch.manual_seed(0)
+    vgg = {f"features.{x}.{p}": torch.randn(2, 2, 3, 3) if p == "weight" else torch.randn(2)
+           for x in FakeLPIPSPackage.CONVS for p in ("weight", "bias")}  # fmt: skip
+    vgg["classifier.0.weight"] = torch.randn(3, 3)  # torchvision's file also holds the classifier: ignored
+    torch.save(vgg, tmp_path / "vgg16.pth")
+    distance = make_distance("lpips", lpips_weights=str(tmp_path / "vgg16.pth"))
+    net = distance.lpips.net
+    assert torch.equal(getattr(net.slice2, "5").weight, vgg["features.5.weight"])
+    assert torch.equal(getattr(net.slice5, "28").bias, vgg["features.28.bias"])
+    with pytest.raises(OSError, match=r"LPIPS needs torchvision's ImageNet VGG16 weights \(vgg16-397923af.pth, 528 "
+                                      r"MB\), which could not be downloaded .*pass --lpips_weights PATH"):  # fmt: skip
+        make_distance("lpips")
+    del vgg["features.28.bias"]
+    torch.save(vgg, tmp_path / "partial.pth")
+    with pytest.raises(ValueError, match=r"is not torchvision's VGG16 .*\['features.28.bias'\] are missing"):
+        make_distance("lpips", lpips_weights=str(tmp_path / "partial.pth"))

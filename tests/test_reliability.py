@@ -560,3 +560,15 @@ def test_resuming_with_another_number_of_processes_is_warned_about(places, tmp_p
     assert f"{checkpoint} was written by 2 process(es) and this run has 1: from here on the global batch is 1/2 of " \
            "what it was" in caplog.text
 
+
+
+def test_lpips_offline_without_weights_stops_before_any_work(tmp_path, capsys, monkeypatch):
+    from test_losses import FakeLPIPSPackage
+
+    monkeypatch.setitem(sys.modules, "lpips", FakeLPIPSPackage)  # installed, but torchvision cannot download VGG16
+    reset_accelerator_state()
+    with pytest.raises(SystemExit):
+        run_command_line(train_act.main, [*SMALL, "--output_dir", str(tmp_path / "out"), "--loss_type", "lpips"])
+    printed = capsys.readouterr().err.strip().splitlines()[-1]
+    assert printed.startswith("error: LPIPS needs torchvision's ImageNet VGG16 weights (vgg16-397923af.pth, 528 MB)")
+    assert "pass --lpips_weights PATH" in printed and not (tmp_path / "out").exists()

@@ -36,6 +36,7 @@ from diffusers_act.training import (
     load_training_dataset,
     log_image,
     make_dataloader,
+    make_distance,
     make_transform,
     parse_args,
     process_fingerprints,
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> Path:
     torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions once
 
     # checks before any work: the output folder, the Hub
+    if config.loss_type == "lpips":  # its weights (a download, or --lpips_weights) are checked before any work
+        make_distance("lpips", lpips_weights=config.lpips_weights)
     global_batch = run.train_batch_size * accelerator.num_processes * run.gradient_accumulation_steps
     for note in (precision_note, paper_batch_note(run.preset, run.train_batch_size, accelerator.num_processes,
                                                   run.gradient_accumulation_steps)):  # fmt: skip

@@ -111,6 +111,10 @@ class ACTConfig:
     )
     loss_type: str = option("pseudo_huber", "distance d", choices=("l2", "pseudo_huber", "lpips"))
     huber_c: float | None = option(None, "pseudo-Huber c (None: 0.00054 sqrt(C H W))")
+    lpips_weights: str | None = option(
+        None, "a local copy of torchvision's ImageNet VGG16 weights (vgg16-397923af.pth) for --loss_type lpips on a "
+        "machine without internet (None: torchvision downloads them)",
+    )  # fmt: skip
     # adversarial part: lambda_N(m), GAN loss, R1, ACT-Aug
     adv_weight: float = option(0.3, "w, lambda at the largest noise level; 0 trains plain consistency training")
     adv_weight_mid: float | None = option(None, "w_mid, lambda at the middle of the grid (None: w, a constant weight)")

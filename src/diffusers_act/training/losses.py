@@ -39,11 +39,13 @@ class PseudoHuberDistance(nn.Module):
 class LPIPSDistance(nn.Module):
     """
     LPIPS (VGG16) as in the authors' code: both images resized to 224x224 (bilinear), the target clipped to
-    `[-1, 1]`, grey images repeated to 3 channels. Needs the `lpips` extra and its pretrained weights, unless
-    `network` (any module taking two image batches in `[-1, 1]` and returning one distance per pair) replaces it.
+    `[-1, 1]`, grey images repeated to 3 channels. Needs the `lpips` extra (its linear layers ship with it) and
+    torchvision's ImageNet VGG16 weights (`vgg16-397923af.pth`), downloaded by torchvision unless `vgg_weights`
+    names a local copy; or `network` (any module taking two image batches in `[-1, 1]` and returning one distance
+    per pair) replaces it all.
     """
 
-    def __init__(self, net: str = "vgg", network: nn.Module | None = None):
+    def __init__(self, net: str = "vgg", network: nn.Module | None = None, vgg_weights: str | None = None):
         super().__init__()
         if network is not None:
             self.lpips = network
@@ -55,7 +57,20 @@ class LPIPSDistance(nn.Module):
                 "The 'lpips' distance needs the lpips package: `pip install -e '.[lpips]'` in a clone of "
                 "diffusers-act (it pulls torchvision), or choose `loss_type='pseudo_huber'` or 'l2'."
             ) from error
-        self.lpips = lpips.LPIPS(net=net, verbose=False).eval().requires_grad_(False)
+        if vgg_weights is not None:  # a local copy: no download
+            self.lpips = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+            load_vgg16_features(self.lpips.net, vgg_weights)
+        else:
+            try:
+                self.lpips = lpips.LPIPS(net=net, verbose=False)
+            except OSError as error:  # urllib's URLError is an OSError
+                raise OSError(
+                    f"LPIPS needs torchvision's ImageNet VGG16 weights (vgg16-397923af.pth, 528 MB), which could not "
+                    f"be downloaded ({error}). Download them where there is internet (torchvision.models.vgg16("
+                    "weights='IMAGENET1K_V1') saves them under ~/.cache/torch/hub/checkpoints) and pass "
+                    "--lpips_weights PATH."
+                ) from error
+        self.lpips = self.lpips.eval().requires_grad_(False)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         b = b.clamp(-1, 1)
@@ -66,14 +81,35 @@ class LPIPSDistance(nn.Module):
         return self.lpips(a, b).flatten()
 
 
-def make_distance(loss_type: str, huber_c: float | None = None) -> nn.Module:
-    """The consistency distance named `loss_type`: `"l2"`, `"pseudo_huber"` or `"lpips"`."""
+def load_vgg16_features(vgg: nn.Module, path: str) -> None:
+    """
+    Loads torchvision's VGG16 state dict (`features.N.*` keys; read with `torch.load(weights_only=True)`) into LPIPS's
+    VGG16, whose `sliceK` modules keep torchvision's layer numbers (`slice2.5.weight` is `features.5.weight`).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"--lpips_weights {path}: cannot read it as a weights-only torch file ({error}).") from error
+    own = vgg.state_dict()
+    wanted = {key: "features." + key.split(".", 1)[1] for key in own}  # slice2.5.weight -> features.5.weight
+    missing = [name for key, name in wanted.items() if name not in state or state[name].shape != own[key].shape]
+    if missing:
+        raise ValueError(
+            f"--lpips_weights {path} is not torchvision's VGG16 (vgg16-397923af.pth): {missing[:3]} are missing or of "
+            "another shape."
+        )
+    vgg.load_state_dict({key: state[name] for key, name in wanted.items()})
+
+
+def make_distance(loss_type: str, huber_c: float | None = None, lpips_weights: str | None = None) -> nn.Module:
+    """The consistency distance named `loss_type`: `"l2"`, `"pseudo_huber"` or `"lpips"` (with `lpips_weights`, a
+    local copy of torchvision's VGG16 weights)."""
     if loss_type == "l2":
         return L2Distance()
     if loss_type == "pseudo_huber":
         return PseudoHuberDistance(huber_c)
     if loss_type == "lpips":
-        return LPIPSDistance()
+        return LPIPSDistance(vgg_weights=lpips_weights)
     raise ValueError(f"Unknown `loss_type` {loss_type!r}; choose one of {DISTANCES}.")
 
 

@@ -116,7 +116,8 @@ class ACTTrainer:
         self._grids: dict[tuple, Grid] = {}
         self._frozen_discriminator = None
         self._compiled: dict[str, nn.Module] = {}
-        self.distance = make_distance(config.loss_type, config.huber_c).to(self.accelerator.device)
+        distance = make_distance(config.loss_type, config.huber_c, config.lpips_weights)
+        self.distance = distance.to(self.accelerator.device)
         channels = self.accelerator.unwrap_model(unet).config.in_channels
         self.augment_controller, self.augment = None, None
         if config.augment:
