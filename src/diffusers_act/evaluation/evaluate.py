@@ -103,7 +103,8 @@ def compute_metrics(
 
     Returns:
         `dict` with the Frechet distance under the extractor's `metric_name` (`fid` when it has none; `fd_dinov2`,
-        `fd_clip` for [`DINOv2Features`], [`CLIPFeatures`]), and `inception_score`, `inception_score_std`,
+        `fd_clip` for [`DINOv2Features`], [`CLIPFeatures`]), and `inception_score`, `inception_score_std` (under
+        the extractor's `score_name` when it has one: `digits_classifier_score` for [`DigitsClassifier`]),
         `precision`, `recall` when computed.
     """
     features = extract_features(extractor, images, batch_size, device=device)
@@ -118,7 +119,8 @@ def compute_metrics(
     results = {getattr(extractor, "metric_name", "fid"): distance}
     if inception_score_splits and hasattr(extractor, "class_probabilities"):
         probs = extract_features(extractor, images, batch_size, probabilities=True, device=device)
-        results["inception_score"], results["inception_score_std"] = inception_score(probs, inception_score_splits)
+        name = getattr(extractor, "score_name", "inception_score")  # the IS formula on another classifier's classes
+        results[name], results[f"{name}_std"] = inception_score(probs, inception_score_splits)
     if precision_recall_k and reference_features is not None:
         results["precision"], results["recall"] = precision_recall(
             reference_features.to(features), features, precision_recall_k

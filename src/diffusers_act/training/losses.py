@@ -55,7 +55,7 @@ class LPIPSDistance(nn.Module):
         except ImportError as error:
             raise ImportError(
                 "The 'lpips' distance needs the lpips package: `pip install -e '.[lpips]'` in a clone of "
-                "diffusers-act (it pulls torchvision), or choose `loss_type='pseudo_huber'` or 'l2'."
+                "diffusers-act (it pulls torchvision), or choose another distance: --loss_type pseudo_huber (or l2)."
             ) from error
         if vgg_weights is not None:  # a local copy: no download
             self.lpips = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
