@@ -286,7 +286,7 @@ def test_save_and_load_round_trip(pipe, tmp_path):
     assert "unet/diffusion_pytorch_model.safetensors" in files
     assert not any(f.endswith(".bin") for f in files)
     index = json.loads((tmp_path / "model_index.json").read_text())
-    assert index["_class_name"] == "ACTPipeline"
+    assert index["_class_name"] == ["pipeline_act", "ACTPipeline"]  # diffusers' custom-pipeline form
     # a diffusers custom component whose code is in the folder (see tests/test_pipeline_loading.py)
     assert index["scheduler"] == ["scheduling_consistency_act", "ConsistencyACTScheduler"]
     loaded = ACTPipeline.from_pretrained(tmp_path)

@@ -61,7 +61,7 @@ def test_saved_folder_holds_code_and_safetensors_only(cond_pipe, tmp_path):
         "unet/diffusion_pytorch_model.safetensors",
     }
     index = json.loads((tmp_path / "model_index.json").read_text())
-    assert index["_class_name"] == "ACTPipeline"
+    assert index["_class_name"] == ["pipeline_act", "ACTPipeline"]  # diffusers' custom-pipeline form
     assert index["scheduler"] == ["scheduling_consistency_act", "ConsistencyACTScheduler"]
     assert index["unet"] == ["diffusers", "UNet2DModel"]
     # the scheduler is the package's module verbatim; the pipeline's one package-external import points at it

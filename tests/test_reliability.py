@@ -174,14 +174,18 @@ def test_overwrite_output_dir_removes_the_earlier_run_so_latest_cannot_pick_it(p
     assert not (old / "discriminator").exists()  # the old run's ACT discriminator went with it
 
 
-def test_pipeline_loads_safetensors_only_unless_told(tmp_path):
+def test_pipeline_loads_bin_weights_as_diffusers_does_and_never_runs_a_pickle(tmp_path):
     pipe = ACTPipeline(unet=tiny_unet(), scheduler=ConsistencyACTScheduler())
     pipe.save_pretrained(tmp_path / "bin", safe_serialization=False)
-    assert list((tmp_path / "bin" / "unet").glob("*.bin")) and not list((tmp_path / "bin").rglob("*.safetensors"))
-    with pytest.raises(OSError, match="safetensors"):
-        ACTPipeline.from_pretrained(tmp_path / "bin")
-    loaded = ACTPipeline.from_pretrained(tmp_path / "bin", use_safetensors=False)  # explicit: a trusted source
+    weights = tmp_path / "bin" / "unet" / "diffusion_pytorch_model.bin"
+    assert weights.is_file() and not list((tmp_path / "bin").rglob("*.safetensors"))
+    loaded = ACTPipeline.from_pretrained(tmp_path / "bin")  # no safetensors: diffusers reads the .bin
     assert all(torch.equal(a, b) for a, b in zip(loaded.unet.parameters(), pipe.unet.parameters(), strict=True))
+    # diffusers reads .bin files with torch.load(weights_only=True): a pickle that would run code is refused
+    torch.save({**torch.load(weights, weights_only=True), "extra": Crafted(tmp_path / "MARKER")}, weights)
+    with pytest.raises(OSError, match=re.escape(f"Unable to load weights from checkpoint file for '{weights}'")):
+        ACTPipeline.from_pretrained(tmp_path / "bin")
+    assert not (tmp_path / "MARKER").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """ACTPipeline: one-step, multistep, class-conditional and inpainting sampling of ACT consistency models."""
 
+import importlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -11,11 +12,13 @@ import torch
 from diffusers import CMStochasticIterativeScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DModel
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.image_processor import VaeImageProcessor
-from diffusers.utils import replace_example_docstring
+from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler
 from .editing import IdentityTransform, KnownCoordinates
+
+logger = logging.get_logger(__name__)
 
 ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | list
 
@@ -53,8 +56,9 @@ class ACTPipeline(DiffusionPipeline):
             The consistency model's network `F_theta`.
         scheduler ([`ConsistencyACTScheduler`] or [`CMStochasticIterativeScheduler`]):
             Owns the noise levels and the preconditioning. diffusers' [`CMStochasticIterativeScheduler`] samples the
-            same images but does not return the denoised estimate, which inpainting and the `"denoised"` callback
-            tensor need; `ConsistencyACTScheduler.from_config(pipe.scheduler.config)` converts it.
+            same images for models with `noise_conditioning="log"` (it is refused for `"sigma"` ones) but does not
+            return the denoised estimate, which inpainting and the `"denoised"` callback tensor need;
+            `ConsistencyACTScheduler.from_config(pipe.scheduler.config)` converts it.
     """
 
     model_cpu_offload_seq = "unet"
@@ -66,31 +70,26 @@ class ACTPipeline(DiffusionPipeline):
         self.image_processor = VaeImageProcessor(vae_scale_factor=1, do_resize=False)
 
     # ----------------------------------------------------------------------------------------------------------
-    # Loading from the Hub
+    # Saving
     # ----------------------------------------------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> "ACTPipeline":
-        """
-        Loads a saved `ACTPipeline` from a folder or a Hub repo (see `DiffusionPipeline.from_pretrained`). Weights
-        are read from safetensors files only, which cannot run code; `use_safetensors=False` explicitly allows
-        pickled `.bin` weights from a source you trust.
-        """
-        kwargs.setdefault("use_safetensors", True)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-
     def save_config(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> None:
         """
         Writes `model_index.json` (called by `save_pretrained`), and beside it the pipeline's and the scheduler's
-        code, so that `DiffusionPipeline.from_pretrained(folder, custom_pipeline="pipeline_act",
-        trust_remote_code=True)` loads the folder where this package is not installed (see
+        code, named in `model_index.json` as a diffusers custom pipeline: where this package is not imported,
+        `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` runs that code (see
         `diffusers_act.pipelines.remote_code`).
         """
         super().save_config(save_directory, push_to_hub=push_to_hub, **kwargs)
-        try:
-            from diffusers_act.pipelines.remote_code import write_remote_code
-        except ImportError:  # this class was itself loaded as remote code; its folder already holds the code
+        try:  # not an import statement: diffusers' remote-code loader would ask to `pip install` the package
+            remote_code = importlib.import_module("diffusers_act.pipelines.remote_code")
+        except ImportError:  # this class was loaded as remote code, where diffusers-act is not installed
+            logger.warning(
+                f"diffusers-act is not installed, so {save_directory} got no pipeline code and its model_index.json "
+                "names this session's remote-code modules: it will not load elsewhere. Install diffusers-act (not on "
+                "PyPI: `pip install -e .` in a clone of its repository, or a wheel built there) and save again."
+            )
             return
-        write_remote_code(save_directory)
+        remote_code.write_remote_code(save_directory)
 
     # ----------------------------------------------------------------------------------------------------------
     # Input checking and preparation
@@ -154,6 +153,15 @@ class ACTPipeline(DiffusionPipeline):
             raise ValueError(
                 f"`callback_on_step_end_tensor_inputs` has {unknown}; the tensors on offer are "
                 f"{self._callback_tensor_inputs}."
+            )
+        if not hasattr(self.scheduler, "precondition_outputs") and (
+            self.scheduler.config.get("noise_conditioning", "log") != "log"
+        ):
+            raise ValueError(
+                f"This UNet was trained with `noise_conditioning={self.scheduler.config.noise_conditioning!r}` (the "
+                f"scheduler config says so), which {type(self.scheduler).__name__} does not implement: it feeds the "
+                "UNet `250 * ln(sigma)`, so the images would change. Sample with ConsistencyACTScheduler: "
+                "`pipe.scheduler = ConsistencyACTScheduler.from_config(pipe.scheduler.config)`."
             )
         needs_denoised = image is not None or "denoised" in (callback_on_step_end_tensor_inputs or [])
         if needs_denoised and not hasattr(self.scheduler, "precondition_outputs"):

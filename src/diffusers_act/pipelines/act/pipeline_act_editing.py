@@ -13,7 +13,8 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler
+# imported for the saved remote code: diffusers copies the pipeline file's relative imports (the scheduler) with it
+from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler  # noqa: F401
 from .editing import (
     BlockAverageTransform,
     KnownCoordinates,
@@ -78,7 +79,7 @@ class _ACTEditingPipeline(ACTPipeline):
         num_inference_steps: int | None = None,
         timesteps: list[int] | None = None,
     ) -> None:
-        if not isinstance(self.scheduler, ConsistencyACTScheduler):
+        if not hasattr(self.scheduler, "precondition_outputs"):  # by what it offers (remote code has its own class)
             raise ValueError(
                 f"Editing needs the denoised estimate of each step and free noise levels, which "
                 f"{type(self.scheduler).__name__} does not give. Use ConsistencyACTScheduler: "
@@ -268,7 +269,8 @@ class ACTSuperResolutionPipeline(_ACTEditingPipeline):
     r"""
     Zero-shot super-resolution (Consistency Models, Algorithm 4): from a low-resolution image whose size divides the
     UNet's by a factor `k`, makes an image of the UNet's size whose `k x k` block averages equal the low-resolution
-    pixels exactly ([`BlockAverageTransform`]); the rest of each block is regenerated.
+    pixels ([`BlockAverageTransform`]; exactly with `output_type="latent"`, before the final clip to the image range);
+    the rest of each block is regenerated.
 
     Args:
         unet ([`UNet2DModel`]):
