@@ -701,6 +701,7 @@ torch.save(pipe(**{call}, generator=torch.Generator().manual_seed(5), output_typ
 """
 
 
+@pytest.mark.slow  # a fresh interpreter per case (5 s): with the slow tests, so the fast suite stays under 2 minutes
 @pytest.mark.parametrize(
     "pipeline_class",
     [ACTPipeline, ACTColorizationPipeline],
@@ -733,6 +734,7 @@ DiffusionPipeline.from_pretrained({folder!r}, trust_remote_code=True).save_pretr
 """
 
 
+@pytest.mark.slow  # a fresh interpreter (5 s)
 def test_remote_code_saving_without_the_package_says_how_to_install_it(tmp_path):
     saved_pipeline(tmp_path / "saved", ACTPipeline)
     code = NOT_INSTALLED.format(folder=str(tmp_path / "saved"), again=str(tmp_path / "again"))
