@@ -373,7 +373,10 @@ def test_bad_input_errors(pipe, kwargs, message):
 
 @pytest.mark.parametrize(
     "labels, message",
-    [(10, r"lie in \[0, 9\]"), ([-1], r"lie in \[0, 9\]"), ([1, 2, 3], "holds 3 labels"), ([0.5], "must be an int"), ("3", "must be an int"), ([], "non-empty")],
+    [
+        (10, r"lie in \[0, 9\]"), ([-1], r"lie in \[0, 9\]"), ([1, 2, 3], "holds 3 labels"), ([0.5], "must be an int"),
+        ("3", r"\['3'\] are not class names; they are none: this pipeline has no `id2label`"), ([], "non-empty"),
+    ],  # fmt: skip
 )
 def test_bad_class_labels(cond_pipe, labels, message):
     with pytest.raises(ValueError, match=message):
@@ -384,3 +387,26 @@ def test_image_batch_must_match(pipe):
     images = np.zeros((3, 8, 8, 3), np.float32)
     with pytest.raises(ValueError, match="set `batch_size=3`"):
         pipe(batch_size=2, image=images, mask_image=np.zeros((1, 8, 8, 1), np.float32))
+
+
+def test_class_names_are_saved_and_accepted_as_class_labels(tmp_path):
+    """`id2label` as diffusers' DiTPipeline has it: saved in model_index.json, names accepted by `class_labels`."""
+    from diffusers import DiffusionPipeline
+
+    from diffusers_act.pipelines.act.pipeline_act_editing import ACTColorizationPipeline
+
+    names = {0: "cat", 1: "dog", 2: "fox"}
+    pipe = ACTPipeline(tiny_unet(num_class_embeds=3), ConsistencyACTScheduler(), id2label=names)
+    pipe.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "model_index.json").read_text())["id2label"] == {"0": "cat", "1": "dog", "2": "fox"}
+    loaded = DiffusionPipeline.from_pretrained(tmp_path)
+    assert loaded.labels == {"cat": 0, "dog": 1, "fox": 2} and loaded.get_label_ids(["fox", "cat"]) == [2, 0]
+    by_name = loaded(batch_size=2, class_labels=["dog", "fox"], generator=torch.Generator().manual_seed(0),
+                     output_type="pt").images  # fmt: skip
+    by_id = loaded(batch_size=2, class_labels=[1, 2], generator=torch.Generator().manual_seed(0), output_type="pt")
+    by_id = by_id.images
+    assert torch.equal(by_name, by_id)
+    assert ACTColorizationPipeline.from_pipe(loaded).labels == loaded.labels  # the editing pipelines keep them
+    with pytest.raises(ValueError, match=r"\['wolf'\] are not class names; they are 'cat', 'dog', 'fox'"):
+        loaded(batch_size=1, class_labels="wolf")
+

@@ -328,7 +328,7 @@ def png_ramp(path: Path) -> np.ndarray:
 def test_sixteen_bit_images_are_scaled_to_eight_bits_not_clipped(tmp_path):
     from diffusers_act.training.data import decode_image, load_training_dataset, make_transform
 
-    ramp = png_ramp(tmp_path / "ramp.png")
+    png_ramp(tmp_path / "ramp.png")
     assert PIL.Image.open(tmp_path / "ramp.png").mode == "I;16"
     for channels in (1, 3):
         decoded = np.asarray(decode_image({"path": str(tmp_path / "ramp.png")}, channels, 0))
@@ -391,7 +391,7 @@ def small_tmpfs(tmp_path):
     folder.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
     if mounted.returncode:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}); the patched writer test covers it")
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}); a patched writer test covers it")
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
 

@@ -434,6 +434,22 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
     assert UNet2DModel.from_pretrained(out / "unet").config.num_class_embeds == 10
     with pytest.raises(ValueError, match=r"The labels must lie in \[0, 9\]"):
         run(tmp_path, *FAST, *ft, "--class_label", "10", name="flat4")
+    # the digits' class names are saved with the model; a folder whose classes have other names is refused unless told
+    assert json.loads((first / "model_index.json").read_text())["id2label"] == {str(i): str(i) for i in range(10)}
+    assert "Classes (`class_labels` takes the ids or the names): 0 `0`, 1 `1`," in (first / "README.md").read_text()
+    for name in ("cat", "dog"):
+        (tmp_path / "named" / name).mkdir(parents=True)
+        for i in range(6):
+            image = PIL.Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8))
+            image.save(tmp_path / "named" / name / f"{i}.png")
+    named = ["--pretrained_model_name_or_path", str(first), "--train_data_dir", str(tmp_path / "named"),
+             "--resolution", "16", "--train_batch_size", "4", "--max_train_steps", "1"]  # fmt: skip
+    differ = r"classes differ from the data's \(class 0: '0' in the model, 'cat' in the data; class 1: '1' in"
+    with pytest.raises(ValueError, match=differ):
+        run(tmp_path, *FAST, *named, name="named1")
+    out = run(tmp_path, *FAST, *named, "--allow_other_classes", name="named2")
+    saved = json.loads((out / "model_index.json").read_text())["id2label"]
+    assert saved == {"0": "cat", "1": "dog", **{str(i): str(i) for i in range(2, 10)}}
 
 
 def test_a_dataset_saved_with_save_to_disk_loads(tmp_path):

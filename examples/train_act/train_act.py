@@ -50,6 +50,7 @@ from diffusers_act.training.config import TrainingError, resolve_mixed_precision
 from diffusers_act.training.data import (
     DeviceBatches,
     check_batch_fits_in_memory,
+    class_names,
     count_classes,
     decode_dataset,
     image_channels,
@@ -57,7 +58,7 @@ from diffusers_act.training.data import (
 )
 from diffusers_act.training.hub import prepare_hub_repo
 from diffusers_act.training.outputs import RECORD, STAGING, check_output_dir, claim_output_dir, save_final
-from diffusers_act.training.pretrained import check_pretrained_fits, load_pretrained_networks
+from diffusers_act.training.pretrained import check_pretrained_fits, load_pretrained_networks, pretrained_class_names
 
 logger = get_logger(__name__)
 
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> Path:
             "Pass --label_column, or --no-class_conditional for unconditional training."
         )
     num_classes = count_classes(dataset, run.label_column) if conditional else None
+    id2label = class_names(dataset, run.label_column) if conditional else None  # saved with the pipelines
     pretrained = None
     if run.pretrained_model_name_or_path:  # fine-tuning: the saved generator (and discriminator) fix the shapes
         pretrained = load_pretrained_networks(run.pretrained_model_name_or_path, run.revision, run.variant)
@@ -147,7 +149,10 @@ def main(argv: list[str] | None = None) -> Path:
         run.preset, run.resolution, channels, num_classes, run.model_config_name_or_path
     )  # fmt: skip
     if pretrained:
-        check_pretrained_fits(pretrained[0], channels, num_classes)
+        model_names = pretrained_class_names(run.pretrained_model_name_or_path, run.revision)
+        check_pretrained_fits(pretrained[0], channels, num_classes, model_names, id2label, run.allow_other_classes)
+        id2label = {**(model_names or {}), **(id2label or {})} or None  # the data's names where it has them
+    checkpoints.id2label = id2label
     width = (pretrained[0].config if pretrained else unet_kwargs)["block_out_channels"][0]
     check_batch_fits_in_memory(run, width, accelerator.device)
     # small datasets are decoded once and kept on the device (uint8; flips and shuffling there), others stream
@@ -322,13 +327,21 @@ def main(argv: list[str] | None = None) -> Path:
 
         source = run.pretrained_model_name_or_path
         hub_base_model = source if pretrained and not Path(source).exists() else None  # the card names Hub ids
+        scheduler = trainer.scheduler
+        final_discriminator = unwrap(trainer.discriminator) if config.adversarial else None
+        shipped = (
+            f"the evaluation EMA (decay {config.ema_decay}, {config.ema_warmup}; "
+            f"{trainer.ema.get_decay(trainer.ema.optimization_step):.5g} at its last update)"
+            if config.use_ema
+            else "the target network"
+        )
 
         def write_final(folder: Path) -> None:  # into a staging folder, moved in when complete (`save_final`)
             (folder / "training_summary.json").write_text(json.dumps(summary, indent=2))
-            ACTPipeline(unet=final_unet, scheduler=trainer.scheduler).save_pretrained(folder)
-            if config.adversarial:
-                unwrap(trainer.discriminator).save_pretrained(folder / "discriminator")
-            sample_grid(final_unet, trainer.scheduler, run.num_validation_images, run.seed, num_classes).save(
+            ACTPipeline(unet=final_unet, scheduler=scheduler, id2label=id2label).save_pretrained(folder)
+            if final_discriminator is not None:
+                final_discriminator.save_pretrained(folder / "discriminator")
+            sample_grid(final_unet, scheduler, run.num_validation_images, run.seed, num_classes).save(
                 folder / "samples.png"
             )
             write_model_card(
@@ -337,12 +350,7 @@ def main(argv: list[str] | None = None) -> Path:
                 dataset_id=run.dataset_name,
                 recipe=recipe,
                 model=f"Model: {model}",
-                shipped=(
-                    f"the evaluation EMA (decay {config.ema_decay}, {config.ema_warmup}; "
-                    f"{trainer.ema.get_decay(trainer.ema.optimization_step):.5g} at its last update)"
-                    if config.use_ema
-                    else "the target network"
-                ),
+                shipped=shipped,
                 class_conditional=conditional,
                 resolution=run.resolution,
                 num_params=sum(p.numel() for p in final_unet.parameters()),
@@ -356,6 +364,7 @@ def main(argv: list[str] | None = None) -> Path:
                 repo_id=repo_id or str(output_dir),  # the card's snippets load it as written
                 title=output_dir.resolve().name,  # not the staging folder's
                 base_model=hub_base_model,
+                class_names=id2label,
             )
 
         save_final(output_dir, write_final, needed_bytes=sum(t.nbytes for t in final_unet.state_dict().values()))

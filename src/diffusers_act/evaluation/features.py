@@ -34,8 +34,8 @@ class InceptionV3Features(nn.Module):
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         except ImportError as error:
             raise ImportError(
-                "Inception features need torch-fidelity: `pip install -e '.[metrics]'` in a clone of diffusers-act (it "
-                "pulls torchvision), or pass your own feature extractor module."
+                "Inception features need torch-fidelity: `pip install -e '.[metrics]'` in a clone of diffusers-act "
+                "(it pulls torchvision), or pass your own feature extractor module."
             ) from error
         self.net = FeatureExtractorInceptionV3(
             "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=weights_path

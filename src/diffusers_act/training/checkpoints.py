@@ -112,6 +112,7 @@ class CheckpointManager:
 
     def __init__(self, output_dir: str | Path, accelerator: Accelerator, total_limit: int | None = None):
         self.output_dir, self.accelerator, self.total_limit = Path(output_dir), accelerator, total_limit
+        self.id2label = None  # class names, saved with each checkpoint's pipeline once the data are known
         if accelerator.is_main_process and self.output_dir.is_dir():  # leftovers of a killed save or prune
             for stale in [*self.output_dir.glob(".checkpoint-*.tmp"), *self.output_dir.glob(".checkpoint-*.deleting")]:
                 shutil.rmtree(stale, ignore_errors=True)
@@ -176,7 +177,8 @@ class CheckpointManager:
             try:
                 with disk_full_errors(self.output_dir, needed, f"checkpoint-{step}", cleanup=[partial]):
                     trainer.save_state(partial / "training")
-                    ACTPipeline(unet=trainer.sampled_unet(), scheduler=trainer.scheduler).save_pretrained(partial)
+                    pipeline = ACTPipeline(trainer.sampled_unet(), trainer.scheduler, id2label=self.id2label)
+                    pipeline.save_pretrained(partial)
             except Exception as caught:
                 error = caught
         acc.wait_for_everyone()

@@ -215,6 +215,9 @@ class RunConfig:
     train_data_dir: str | None = option(None, "a local image folder; class sub-folders give labels")
     image_column: str = option("image", "the image column of the dataset")
     label_column: str = option("label", "the label column of the dataset")
+    allow_other_classes: bool = option(
+        False, "fine-tune onto a model whose class names (id2label) differ from the data's, class id by class id"
+    )
     class_label: int | None = option(
         None, "train every image as this class (e.g. a folder without class sub-folders fine-tuning a "
         "class-conditional model on one of its classes)",

@@ -140,6 +140,12 @@ GREY_BANDS = {"1", "L", "I", "F", "A"}  # PIL bands of greyscale images, with or
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit greyscale (PNG, TIFF) as PIL opens it
 
 
+def class_names(dataset: "datasets.Dataset", label_column: str) -> dict[int, str] | None:
+    """`{class id: name}` of a `ClassLabel` column (an image folder's class sub-folders), else None."""
+    names = getattr(dataset.features.get(label_column), "names", None)
+    return dict(enumerate(names)) if names else None
+
+
 def image_channels(dataset: "datasets.Dataset", image_column: str, chunk: int = 1024) -> int:
     """
     What a UNet for this data takes: 3 when any image of the whole set is in colour (greyscale ones are then

@@ -29,7 +29,9 @@ MODEL_CARD_SECTION = """<!-- diffusers-act: start -->
 with Adversarial Consistency Training (ACT, Kong et al., arXiv 2311.14097) by
 diffusers-act on {{ dataset }}, {{ recipe }}, {{ iterations }}
 iterations (final grid N = {{ final_num_timesteps }}), precision: {{ precision }}.
-
+{% if classes %}
+Classes (`class_labels` takes the ids or the names): {{ classes }}.
+{% endif %}
 ## Use
 
 With diffusers-act installed (it is not on PyPI yet: `pip install -e .` in a clone of its repository, or
@@ -97,6 +99,7 @@ def write_model_card(
     repo_id: str | None = None,
     title: str | None = None,
     base_model: str | None = None,
+    class_names: dict[int, str] | None = None,
 ) -> Path:
     """
     Writes `README.md` with Hub metadata (`library_name: diffusers`, `pipeline_tag`, tags, the dataset) into a saved
@@ -129,6 +132,7 @@ def write_model_card(
         shipped=shipped,
         flags=listed,
         evaluation=evaluation,
+        classes=", ".join(f"{i} `{name}`" for i, name in sorted((class_names or {}).items())),
     )
     section = jinja2.Template(MODEL_CARD_SECTION).render(**fields)
     if readme.is_file():

@@ -5,7 +5,7 @@ checkpoint converted with `scripts/convert_act_original_to_diffusers.py`) as the
 import logging
 from pathlib import Path
 
-from diffusers import UNet2DModel
+from diffusers import DiffusionPipeline, UNet2DModel
 
 from ..models.discriminator import ACTDiscriminator
 
@@ -52,8 +52,25 @@ def load_pretrained_networks(
     return unet, discriminator
 
 
-def check_pretrained_fits(unet: UNet2DModel, channels: int, num_classes: int | None) -> None:
-    """A clear error when the data do not fit the pretrained generator (channels, class conditioning)."""
+def pretrained_class_names(name_or_path: str, revision: str | None = None) -> dict[int, str] | None:
+    """The `id2label` a saved pipeline's `model_index.json` holds (class names), or None."""
+    try:
+        id2label = DiffusionPipeline.load_config(name_or_path, revision=revision).get("id2label")
+    except OSError:  # a folder or repo without model_index.json (e.g. a bare unet/)
+        return None
+    return {int(k): v for k, v in id2label.items()} if id2label else None
+
+
+def check_pretrained_fits(
+    unet: UNet2DModel,
+    channels: int,
+    num_classes: int | None,
+    model_names: dict[int, str] | None = None,
+    data_names: dict[int, str] | None = None,
+    allow_other_classes: bool = False,
+) -> None:
+    """A clear error when the data do not fit the pretrained generator (channels, class conditioning, and class
+    names where both have them, unless `allow_other_classes`)."""
     if unet.config.in_channels != channels:
         raise ValueError(
             f"The pretrained generator takes {unet.config.in_channels}-channel images, the training data have "
@@ -73,3 +90,11 @@ def check_pretrained_fits(unet: UNet2DModel, channels: int, num_classes: int | N
         else:
             fix = "Pass --no-class_conditional to train it unconditionally."
         raise ValueError(f"The pretrained generator has {have}, the run trains with {want}. {fix}")
+    differ = {i: (model_names.get(i), name) for i, name in (data_names or {}).items() if model_names and
+              model_names.get(i) != name}  # fmt: skip
+    if differ and not allow_other_classes:
+        shown = "; ".join(f"class {i}: {old!r} in the model, {new!r} in the data" for i, (old, new) in differ.items())
+        raise ValueError(
+            f"The pretrained model's classes differ from the data's ({shown[:300]}): fine-tuning would train each "
+            "class id on other images. Name the data's classes as the model's, or pass --allow_other_classes."
+        )

@@ -59,15 +59,34 @@ class ACTPipeline(DiffusionPipeline):
             same images for models with `noise_conditioning="log"` (it is refused for `"sigma"` ones) but does not
             return the denoised estimate, which inpainting and the `"denoised"` callback tensor need;
             `ConsistencyACTScheduler.from_config(pipe.scheduler.config)` converts it.
+        id2label (`dict[int, str]`, *optional*):
+            The name of each class of a class-conditional UNet (as diffusers' `DiTPipeline`), saved in
+            `model_index.json`; `class_labels` then also takes names ([`get_label_ids`]).
     """
 
     model_cpu_offload_seq = "unet"
     _callback_tensor_inputs = ["latents", "denoised"]
 
-    def __init__(self, unet: UNet2DModel, scheduler: ConsistencyACTScheduler | CMStochasticIterativeScheduler):
+    def __init__(
+        self,
+        unet: UNet2DModel,
+        scheduler: ConsistencyACTScheduler | CMStochasticIterativeScheduler,
+        id2label: dict | None = None,
+    ):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
+        id2label = {int(k): str(v) for k, v in id2label.items()} if id2label else None
+        self.register_to_config(id2label=id2label)
+        self.labels = {name: index for index, name in (id2label or {}).items()}  # name -> class id
         self.image_processor = VaeImageProcessor(vae_scale_factor=1, do_resize=False)
+
+    def get_label_ids(self, label: str | list[str]) -> list[int]:
+        """The class ids of class names (`id2label`'s values), as diffusers' `DiTPipeline.get_label_ids`."""
+        names = [label] if isinstance(label, str) else list(label)
+        if any(name not in self.labels for name in names):
+            known = ", ".join(map(repr, sorted(self.labels))) or "none: this pipeline has no `id2label`"
+            raise ValueError(f"{[n for n in names if n not in self.labels]} are not class names; they are {known}.")
+        return [self.labels[name] for name in names]
 
     # ----------------------------------------------------------------------------------------------------------
     # Saving
@@ -174,11 +193,16 @@ class ACTPipeline(DiffusionPipeline):
     def prepare_class_labels(
         self,
         batch_size: int,
-        class_labels: int | list[int] | torch.Tensor | None,
+        class_labels: int | str | list[int] | list[str] | torch.Tensor | None,
         generator: torch.Generator | list[torch.Generator] | None,
         device: torch.device,
     ) -> torch.Tensor | None:
-        """Validates `class_labels`, or draws them from `generator` for a class-conditional UNet."""
+        """Validates `class_labels` (ids, or names of `id2label`), or draws them from `generator` for a
+        class-conditional UNet."""
+        if isinstance(class_labels, str) or (
+            isinstance(class_labels, (list, tuple)) and class_labels and all(isinstance(c, str) for c in class_labels)
+        ):
+            class_labels = self.get_label_ids(class_labels)
         num_classes = self.unet.config.num_class_embeds
         if num_classes is None:
             if class_labels is not None:
@@ -199,7 +223,8 @@ class ACTPipeline(DiffusionPipeline):
         )
         if not integers or isinstance(class_labels, bool) or not np.size(class_labels):
             raise ValueError(
-                f"`class_labels` must be an int, a non-empty list of ints or an integer tensor, got {class_labels!r}."
+                f"`class_labels` must be an int, a non-empty list of ints, an integer tensor, or class names (with "
+                f"`id2label`), got {class_labels!r}."
             )
         labels = torch.as_tensor(class_labels).reshape(-1)
         if labels.is_floating_point() or labels.dtype == torch.bool:
@@ -288,9 +313,9 @@ class ACTPipeline(DiffusionPipeline):
         Args:
             batch_size (`int`, defaults to 1):
                 Number of images.
-            class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*):
-                Classes for a class-conditional UNet: one for all images or one per image. Drawn at random from
-                `generator` when the UNet is class-conditional and none are given.
+            class_labels (`int`, `str`, `list[int]`, `list[str]` or `torch.Tensor`, *optional*):
+                Classes for a class-conditional UNet (ids, or names of `id2label`): one for all images or one per
+                image. Drawn at random from `generator` when the UNet is class-conditional and none are given.
             num_inference_steps (`int`, *optional*, defaults to 1):
                 Number of consistency steps (1 unless `timesteps` are given).
             timesteps (`list[int]`, *optional*):
