@@ -448,6 +448,26 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
     with pytest.raises(ValueError, match=differ):
         run(tmp_path, *FAST, *named, name="named1")
     out = run(tmp_path, *FAST, *named, "--allow_other_classes", name="named2")
+    # RGB images for a grey model are refused, not converted
+    rgb = tmp_path / "rgb"
+    rgb.mkdir()
+    for i in range(12):
+        PIL.Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(rgb / f"{i}.png")
+    with pytest.raises(ValueError, match="takes 1-channel images, the training data have 3"):
+        run(tmp_path, *FAST, "--pretrained_model_name_or_path", str(first), "--train_data_dir", str(rgb),
+            "--class_label", "3", name="rgb1")  # fmt: skip
+    # a model trained with the raw sigma as time input (as converted authors' checkpoints) is fine-tuned with it
+    sigma_model = tmp_path / "sigma_model"
+    import shutil
+
+    shutil.copytree(first, sigma_model)
+    scheduler_file = sigma_model / "scheduler" / "scheduler_config.json"
+    scheduler_config = json.loads(scheduler_file.read_text())
+    scheduler_file.write_text(json.dumps({**scheduler_config, "noise_conditioning": "sigma", "sigma_max": 40.0}))
+    tuned_sigma = run(tmp_path, *FAST, "--max_train_steps", "1", "--pretrained_model_name_or_path", str(sigma_model),
+                      name="tuned_sigma")  # fmt: skip
+    shipped = json.loads((tuned_sigma / "scheduler" / "scheduler_config.json").read_text())
+    assert (shipped["noise_conditioning"], shipped["sigma_max"]) == ("sigma", 40.0)
     saved = json.loads((out / "model_index.json").read_text())["id2label"]
     assert saved == {"0": "cat", "1": "dog", **{str(i): str(i) for i in range(2, 10)}}
 

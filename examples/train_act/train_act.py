@@ -11,6 +11,7 @@ formula in `diffusers_act.training` and `ConsistencyACTScheduler`, and the reusa
 monitoring, Hub) in `diffusers_act.training` too.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -58,7 +59,12 @@ from diffusers_act.training.data import (
 )
 from diffusers_act.training.hub import prepare_hub_repo
 from diffusers_act.training.outputs import RECORD, STAGING, check_output_dir, claim_output_dir, save_final
-from diffusers_act.training.pretrained import check_pretrained_fits, load_pretrained_networks, pretrained_class_names
+from diffusers_act.training.pretrained import (
+    check_pretrained_fits,
+    load_pretrained_networks,
+    pretrained_class_names,
+    pretrained_scheduler_settings,
+)
 
 logger = get_logger(__name__)
 
@@ -139,6 +145,9 @@ def main(argv: list[str] | None = None) -> Path:
     if run.pretrained_model_name_or_path:  # fine-tuning: the saved generator (and discriminator) fix the shapes
         pretrained = load_pretrained_networks(run.pretrained_model_name_or_path, run.revision, run.variant)
         channels = pretrained[0].config.in_channels
+        # the time input and noise range the model learned, unless the user sets them
+        trained_with = pretrained_scheduler_settings(run.pretrained_model_name_or_path, run.revision)
+        config = dataclasses.replace(config, **{k: v for k, v in trained_with.items() if k not in run.explicit})
         if "resolution" not in run.explicit:
             run.resolution = pretrained[0].config.sample_size
     elif run.model_config_name_or_path:
@@ -150,7 +159,9 @@ def main(argv: list[str] | None = None) -> Path:
     )  # fmt: skip
     if pretrained:
         model_names = pretrained_class_names(run.pretrained_model_name_or_path, run.revision)
-        check_pretrained_fits(pretrained[0], channels, num_classes, model_names, id2label, run.allow_other_classes)
+        data_channels = image_channels(dataset, run.image_column)  # not the model's: a mismatch is an error
+        fits = (model_names, id2label, run.allow_other_classes)
+        check_pretrained_fits(pretrained[0], data_channels, num_classes, *fits)
         id2label = {**(model_names or {}), **(id2label or {})} or None  # the data's names where it has them
     checkpoints.id2label = id2label
     width = (pretrained[0].config if pretrained else unet_kwargs)["block_out_channels"][0]

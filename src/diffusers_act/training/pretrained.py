@@ -61,6 +61,22 @@ def pretrained_class_names(name_or_path: str, revision: str | None = None) -> di
     return {int(k): v for k, v in id2label.items()} if id2label else None
 
 
+# the scheduler settings a pretrained generator was trained with (its time input and noise range)
+SCHEDULER_SETTINGS = ("noise_conditioning", "sigma_min", "sigma_max", "rho")
+
+
+def pretrained_scheduler_settings(name_or_path: str, revision: str | None = None) -> dict:
+    """The [`SCHEDULER_SETTINGS`] of a saved pipeline's `scheduler/` config (empty when it has none): fine-tuning
+    must feed the UNet the time input it learned (a converted authors' checkpoint takes the raw sigma)."""
+    from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
+
+    try:
+        config = ConsistencyACTScheduler.load_config(name_or_path, subfolder="scheduler", revision=revision)
+    except OSError:
+        return {}
+    return {key: config[key] for key in SCHEDULER_SETTINGS if key in config}
+
+
 def check_pretrained_fits(
     unet: UNet2DModel,
     channels: int,
