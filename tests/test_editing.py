@@ -581,3 +581,13 @@ def test_scheduler_takes_explicit_sigmas():
             scheduler.set_timesteps(sigmas=sigmas)
     with pytest.raises(ValueError, match="not both"):
         scheduler.set_timesteps(num_inference_steps=2, sigmas=[1.0])
+
+
+@pytest.mark.parametrize("pipeline_class, kwargs", [(ACTImg2ImgPipeline, {}), (ACTDenoisingPipeline, {"sigma": 1.0})])
+def test_editing_by_strength_with_diffusers_scheduler_says_to_convert_back(pipeline_class, kwargs):
+    from diffusers import CMStochasticIterativeScheduler
+
+    pipe = pipeline_class(tiny_unet(), CMStochasticIterativeScheduler())
+    pipe.set_progress_bar_config(disable=True)
+    with pytest.raises(ValueError, match=r"Use ConsistencyACTScheduler: `pipe.scheduler = ConsistencyACTScheduler"):
+        pipe(image=torch.zeros(1, 3, 8, 8), **kwargs)

@@ -72,3 +72,12 @@ def test_the_card_names_no_package_index_or_repository_that_does_not_exist(tmp_p
     text = ModelCard.load(write_model_card(tmp_path, **FIELDS)).text
     assert "pip install diffusers-act" not in text and "github.com" not in text
     assert "pip install -e ." in text  # what the README says: from a clone (or a wheel built there)
+
+
+def test_the_flags_are_listed_as_they_are_typed_and_the_snippet_fits_any_class_count(tmp_path):
+    flags = {"use_ema": True, "class_conditional": False, "discriminator_block_out_channels": (8, 16), "seed": 3}
+    text = ModelCard.load(write_model_card(tmp_path, **{**FIELDS, "flags": flags})).text
+    for typed in ("--use_ema", "--no-class_conditional", "--discriminator_block_out_channels 8 16", "--seed 3"):
+        assert f"- `{typed}`" in text, typed
+    assert "True" not in text.split("Flags given")[1].split("The discriminator")[0]
+    assert "pipe(batch_size=4, class_labels=0)" in text  # one class for all: runs for a model with any class count

@@ -374,6 +374,9 @@ def test_own_images_without_a_preset_get_a_model_sized_for_the_data(tmp_path):
     assert (config.in_channels, config.num_class_embeds, tuple(config.block_out_channels)) == (1, None, (32, 64))
     card = ModelCard.load(output / "README.md")
     assert "no preset: the improved recipe" in card.text and "sized for 8x8" in card.text
+    # an explicit --label_column that the data lack is an error, not a silently unconditional run
+    with pytest.raises(ValueError, match="--label_column 'digit' is not in the dataset"):
+        run(tmp_path, *FAST, "--train_data_dir", str(flat), "--resolution", "8", "--label_column", "digit", name="lc")
     # the card states the global batch and the curricula (the paper presets use the authors')
     assert "global batch 4, curricula N(k) `doubling` and mu(k) `ct`" in " ".join(card.text.split())
     assert "An unconditional one-step image generator" in card.text
@@ -470,6 +473,17 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
     assert (shipped["noise_conditioning"], shipped["sigma_max"]) == ("sigma", 40.0)
     saved = json.loads((out / "model_index.json").read_text())["id2label"]
     assert saved == {"0": "cat", "1": "dog", **{str(i): str(i) for i in range(2, 10)}}
+
+
+def test_a_save_to_disk_folder_trains_and_its_card_names_no_hub_dataset(tmp_path):
+    from diffusers_act.training.data import digits_dataset
+
+    digits_dataset().select(range(32)).save_to_disk(str(tmp_path / "saved"))
+    saved = ["--dataset_name", str(tmp_path / "saved")]
+    out = run(tmp_path, *FAST, *saved, "--max_train_steps", "1", "--resolution", "8")
+    card = ModelCard.load(out / "README.md")
+    assert card.data.datasets is None and "huggingface.co/datasets" not in card.text
+    assert "a local dataset folder" in card.text
 
 
 def test_a_dataset_saved_with_save_to_disk_loads(tmp_path):

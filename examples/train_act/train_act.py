@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> Path:
         dataset = dataset.remove_columns([c for c in dataset.column_names if c == run.label_column])
         dataset = dataset.add_column(run.label_column, [run.class_label] * len(dataset))
     has_labels = run.label_column in dataset.column_names
-    conditional = has_labels if run.class_conditional is None else run.class_conditional
+    # an explicit --label_column asks for labels: a misspelled one is an error, not an unconditional run
+    wants_labels = has_labels or "label_column" in run.explicit
+    conditional = wants_labels if run.class_conditional is None else run.class_conditional
     if conditional and not has_labels:
         raise ValueError(
             f"--label_column {run.label_column!r} is not in the dataset; its columns are {dataset.column_names}. "
@@ -338,6 +340,7 @@ def main(argv: list[str] | None = None) -> Path:
 
         source = run.pretrained_model_name_or_path
         hub_base_model = source if pretrained and not Path(source).exists() else None  # the card names Hub ids
+        hub_dataset = run.dataset_name if run.dataset_name and not Path(run.dataset_name).exists() else None
         scheduler = trainer.scheduler
         final_discriminator = unwrap(trainer.discriminator) if config.adversarial else None
         shipped = (
@@ -357,8 +360,9 @@ def main(argv: list[str] | None = None) -> Path:
             )
             write_model_card(
                 folder,
-                dataset=run.dataset_name or ("a local image folder" if run.train_data_dir else "scikit-learn digits"),
-                dataset_id=run.dataset_name,
+                dataset=hub_dataset or ("a local dataset folder" if run.dataset_name else "a local image folder"
+                                         if run.train_data_dir else "scikit-learn digits"),
+                dataset_id=hub_dataset,
                 recipe=recipe,
                 model=f"Model: {model}",
                 shipped=shipped,

@@ -111,8 +111,12 @@ def write_model_card(
     """
     folder = Path(folder)
     readme = folder / "README.md"
-    shown = {k: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in flags.items()}
-    listed = "\n".join(f"- `--{k} {v}`" for k, v in sorted(shown.items())) or "- (none)"
+    def flag(name: str, value: object) -> str:  # as it is typed: booleans as --name / --no-name
+        if isinstance(value, bool):
+            return f"--{name}" if value else f"--no-{name}"
+        return f"--{name} " + (" ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
+
+    listed = "\n".join(f"- `{flag(k, v)}`" for k, v in sorted(flags.items())) or "- (none)"
     if metrics:
         evaluation = metrics_note + "\n\n" + "\n".join(f"- {name}: {value:.4g}" for name, value in metrics.items())
     else:
@@ -127,7 +131,7 @@ def write_model_card(
         final_num_timesteps=final_num_timesteps,
         precision=precision,
         repo_id=repo_id or "path/to/this/folder",
-        call="pipe(batch_size=4, class_labels=[0, 1, 2, 3])" if class_conditional else "pipe(batch_size=4)",
+        call="pipe(batch_size=4, class_labels=0)" if class_conditional else "pipe(batch_size=4)",  # any class count
         model=model,
         shipped=shipped,
         flags=listed,

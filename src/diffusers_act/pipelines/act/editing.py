@@ -186,6 +186,7 @@ def strength_to_sigma(strength: float, scheduler: ConsistencyACTScheduler) -> fl
     """
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
         raise ValueError(f"`strength` must be a number in [0, 1], got {strength!r}.")
+    _check_ramp(scheduler)
     sigma = float(scheduler._karras(1.0 - strength))
     return min(max(sigma, scheduler.config.sigma_min), scheduler.config.sigma_max)
 
@@ -195,7 +196,18 @@ def sigma_to_strength(sigma: float, scheduler: ConsistencyACTScheduler) -> float
     The inverse of [`strength_to_sigma`]: the position of `sigma` on the scheduler's Karras ramp, clipped to `[0, 1]`
     ([`ConsistencyACTScheduler.sigma_to_ramp`] counts from `sigma_max`, strength from `sigma_min`).
     """
+    _check_ramp(scheduler)
     return min(max(1.0 - float(scheduler.sigma_to_ramp(sigma)), 0.0), 1.0)
+
+
+def _check_ramp(scheduler) -> None:
+    """Editing by strength needs the Karras ramp that only [`ConsistencyACTScheduler`] exposes."""
+    if not hasattr(scheduler, "sigma_to_ramp"):
+        raise ValueError(
+            f"Editing needs the denoised estimate of each step and free noise levels, which "
+            f"{type(scheduler).__name__} does not give. Use ConsistencyACTScheduler: "
+            "`pipe.scheduler = ConsistencyACTScheduler.from_config(pipe.scheduler.config)`."
+        )
 
 
 def editing_sigmas(sigma: float, num_inference_steps: int, scheduler: ConsistencyACTScheduler) -> list[float]:
