@@ -64,6 +64,11 @@ def check_output_dir(
     record names is an error, not removed; nothing outside `output_dir` is ever returned.
     """
     output_dir = Path(output_dir)
+    if overwrite and resume_from_checkpoint:
+        raise ValueError(
+            "Pass --resume_from_checkpoint to continue the run in --output_dir, or --overwrite_output_dir to replace "
+            "it, not both."
+        )
     existing = output_dir
     while not existing.exists():
         existing = existing.parent
