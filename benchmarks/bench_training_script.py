@@ -135,7 +135,7 @@ def run_script(tree: Path, flags: list[str], output: Path, env: dict, timeout: i
         "--output_dir",
         str(output),
     ]
-    if profile:
+    if profile:  # the same script, run under torch.profiler by a child process of this file
         command = [sys.executable, __file__, "--_profile_child", json.dumps(command[1:])]
     start = time.perf_counter()
     try:
@@ -156,19 +156,19 @@ def run_script(tree: Path, flags: list[str], output: Path, env: dict, timeout: i
 
 
 def profile_child(command: list[str]) -> None:
-    """Runs the training script in this process under torch.profiler and writes the share of each marked range."""
+    """Runs the training script (`command`: its path, then its flags) in this child process as `__main__`, as
+    `python train_act.py ...` would, under torch.profiler, and writes the share of each marked range."""
+    import runpy
+
     from torch.profiler import ProfilerActivity, profile
 
     sys.argv = command
     output = Path(command[command.index("--output_dir") + 1])
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-    script = Path(command[0])
-    sys.path.insert(0, str(script.parent))
-    import train_act
 
     # backward passes on the calling thread, so that they fall inside the ranges that started them
     with profile(activities=activities) as prof, torch.autograd.set_multithreading_enabled(False):
-        train_act.main(command[1:])
+        runpy.run_path(command[0], run_name="__main__")
     device = torch.cuda.is_available()
     totals = {}
     for event in prof.key_averages():  # the host-side entry of each range; on a GPU, the device time it launched

@@ -61,10 +61,10 @@ def digits_adversarial_weights() -> tuple[float, float]:
     return config.adv_weight, config.adv_weight_mid
 
 
-def grid_position(scheduler, t: torch.Tensor, num_steps: int) -> torch.Tensor:
-    """The index m of each noise level `t` on the ascending `num_steps`-point grid (fractional between grid points),
+def grid_position(scheduler, t: torch.Tensor, num_timesteps: int) -> torch.Tensor:
+    """The index m of each noise level `t` on the ascending `num_timesteps`-point grid (fractional between points),
     from the scheduler's inverse of its Karras ramp (which counts from `sigma_max`)."""
-    return (1 - torch.from_numpy(scheduler.sigma_to_ramp(t.double().numpy()))) * (num_steps - 1)
+    return (1 - torch.from_numpy(scheduler.sigma_to_ramp(t.double().numpy()))) * (num_timesteps - 1)
 
 
 def train_discriminator(

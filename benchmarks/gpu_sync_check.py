@@ -7,8 +7,8 @@ from accelerate import Accelerator
 
 from diffusers_act.presets import unet_config
 from diffusers_act.training import ACTTrainer, LogWindow
+from diffusers_act.training.batches import DeviceBatches
 from diffusers_act.training.config import parse_args
-from diffusers_act.training.data import DeviceBatches
 
 
 def without_sync(what: str, work) -> None:

@@ -142,6 +142,19 @@ def check_inputs(
         )
 
 
+def digit_labels(pipe: ACTPipeline, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """The digit each class id asks for, by the pipeline's class names (`id2label`) when it has them: the digits
+    classifier's `class_accuracy` compares digits, not ids. None (no `class_accuracy`) when a name is not a digit."""
+    names = pipe.config.get("id2label") or {}
+    if labels is None or not names:
+        return labels
+    digits = {int(i): int(name) for i, name in names.items() if str(name).isdigit() and int(name) < 10}
+    if len(digits) < len(names):
+        print("class_accuracy not measured: the pipeline's class names are not the digits 0-9.", file=sys.stderr)
+        return None
+    return torch.tensor([digits[int(label)] for label in labels])
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     labels = images = None
@@ -156,18 +169,19 @@ def main(argv=None) -> dict:
     if args.feature_extractor in TRANSFORMERS_FEATURE_EXTRACTORS:  # loaded first: its feature size is checked
         extractor = TRANSFORMERS_FEATURE_EXTRACTORS[args.feature_extractor](args.feature_extractor_model)
     check_inputs(args, shape, reference, extractor.num_features if extractor else None)
+    # the extractor before any sampling: a missing package or weights file stops the run before the long part
+    if args.feature_extractor == "digits":
+        extractor, accuracy = train_digits_classifier(shape[-1], seed=0)
+        print(f"digits classifier: {accuracy:.1%} held-out accuracy", file=sys.stderr)
+    elif args.feature_extractor == "inception":
+        extractor = InceptionV3Features(args.inception_weights)
     if args.pipeline:
         images, labels = generate_samples(
             pipe, args.num_samples, args.batch_size, args.num_inference_steps, args.class_labels, args.seed
         )
+        labels = digit_labels(pipe, labels) if args.feature_extractor == "digits" else labels
         if args.save_samples:
             np.savez(args.save_samples, arr_0=(images * 255).round().byte().permute(0, 2, 3, 1).numpy())
-
-    if args.feature_extractor == "digits":
-        extractor, accuracy = train_digits_classifier(images.shape[-1], seed=0)
-        print(f"digits classifier: {accuracy:.1%} held-out accuracy", file=sys.stderr)
-    elif args.feature_extractor == "inception":
-        extractor = InceptionV3Features(args.inception_weights)
     extractor.to(args.device)
 
     if args.save_reference_stats:

@@ -312,3 +312,27 @@ def test_evaluate_takes_a_training_checkpoint(tmp_path):
         "--feature_extractor", "digits", "--output", str(tmp_path / "m.json"),
     ])  # fmt: skip
     assert result["num_samples"] == 32 and math.isfinite(result["fid"])
+
+
+def test_a_missing_inception_extractor_stops_before_sampling(tmp_path, monkeypatch, no_work):
+    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)
+    ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path / "pipe")
+
+    def missing(*args, **kwargs):
+        raise ImportError("Inception features need torch-fidelity: pip install '.[metrics]'")
+
+    monkeypatch.setattr(evaluate, "InceptionV3Features", missing)
+    with pytest.raises(ImportError, match="torch-fidelity"):  # not the AssertionError of `no_work`: nothing sampled
+        evaluate.main(["--pipeline", str(tmp_path / "pipe"), "--reference", "digits", "--output", str(tmp_path / "m")])
+
+
+def test_class_accuracy_compares_the_digits_the_class_names_ask_for():
+    import torch
+
+    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=3)
+    reversed_names = ACTPipeline(unet, ConsistencyACTScheduler(), id2label={0: "9", 1: "8", 2: "7"})
+    assert evaluate.digit_labels(reversed_names, torch.tensor([0, 2, 1])).tolist() == [9, 7, 8]
+    other = ACTPipeline(unet, ConsistencyACTScheduler(), id2label={0: "cat", 1: "8", 2: "7"})
+    assert evaluate.digit_labels(other, torch.tensor([0, 1])) is None
+    unnamed = ACTPipeline(unet, ConsistencyACTScheduler())
+    assert evaluate.digit_labels(unnamed, torch.tensor([0, 1])).tolist() == [0, 1]

@@ -393,7 +393,7 @@ def test_class_names_are_saved_and_accepted_as_class_labels(tmp_path):
     """`id2label` as diffusers' DiTPipeline has it: saved in model_index.json, names accepted by `class_labels`."""
     from diffusers import DiffusionPipeline
 
-    from diffusers_act.pipelines.act.pipeline_act_editing import ACTColorizationPipeline
+    from diffusers_act.pipelines.act.pipeline_act_colorization import ACTColorizationPipeline
 
     names = {0: "cat", 1: "dog", 2: "fox"}
     pipe = ACTPipeline(tiny_unet(num_class_embeds=3), ConsistencyACTScheduler(), id2label=names)
@@ -410,3 +410,15 @@ def test_class_names_are_saved_and_accepted_as_class_labels(tmp_path):
     with pytest.raises(ValueError, match=r"\['wolf'\] are not class names; they are 'cat', 'dog', 'fox'"):
         loaded(batch_size=1, class_labels="wolf")
 
+
+
+def test_inpainting_makes_one_image_per_given_image_unless_told(pipe):
+    """As diffusers' inpainting pipelines: the batch follows `image` (or `latents`) when `batch_size` is not given."""
+    images, mask = np.full((3, 8, 8, 3), 0.5, np.float32), np.zeros((1, 8, 8, 1), np.float32)
+    assert len(pipe(image=images, mask_image=mask, output_type="np").images) == 3
+    assert len(pipe(image=[images[0], images[1]], mask_image=mask, output_type="np").images) == 2
+    assert len(pipe(image=images[0], mask_image=np.zeros((4, 8, 8, 1), np.float32), output_type="np").images) == 4
+    assert len(pipe(latents=torch.zeros(5, *pipe.image_shape), output_type="np").images) == 5
+    assert len(pipe(output_type="np").images) == 1
+    kept = pipe(image=images, mask_image=mask, output_type="np").images  # black mask: every pixel kept
+    np.testing.assert_allclose(kept, images, atol=1 / 255)

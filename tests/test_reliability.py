@@ -576,3 +576,32 @@ def test_lpips_offline_without_weights_stops_before_any_work(tmp_path, capsys, m
     printed = capsys.readouterr().err.strip().splitlines()[-1]
     assert printed.startswith("error: LPIPS needs torchvision's ImageNet VGG16 weights (vgg16-397923af.pth, 528 MB)")
     assert "pass --lpips_weights PATH" in printed and not (tmp_path / "out").exists()
+
+
+def test_resuming_continues_the_run_that_wrote_the_checkpoint(places, tmp_path, caplog):
+    import shutil
+
+    other = tmp_path / "OTHER"
+    shutil.copytree(places / "RUN", other)
+    resume = [*SMALL, "--output_dir", str(other), "--resume_from_checkpoint"]
+    # data of another kind (no labels): one error that names the difference, not a failed read of the weights
+    reset_accelerator_state()
+    another_run = r"checkpoint-2 is of another run than this one: num_class_embeds 10 in the checkpoint, None in this"
+    with pytest.raises(ValueError, match=another_run + r"; class names \{'0': '0'"):
+        train_act.main([*resume, "latest", "--no-class_conditional"])
+    # a checkpoint named as diffusers' scripts name it (inside --output_dir); other data and another length are said
+    reset_accelerator_state()
+    with caplog.at_level("WARNING"):
+        train_act.main([*resume, "checkpoint-2", "--max_train_steps", "3", "--max_train_samples", "48"])
+    assert "was trained on {'source': 'scikit-learn digits', 'images': 64, 'classes': 10}, this run has " \
+           "{'source': 'scikit-learn digits', 'images': 48, 'classes': 10}: it goes on with other data" in caplog.text
+    assert "was written by a run of 2 iterations, this one has 3: the curricula N(k) and mu(k)" in caplog.text
+    assert json.loads((other / "training_summary.json").read_text())["iterations"] == 3
+    # another folder's checkpoint continues into this folder, and says so
+    caplog.clear()
+    reset_accelerator_state()
+    with caplog.at_level("WARNING"):
+        train_act.main([*SMALL, "--output_dir", str(tmp_path / "NEW"), "--resume_from_checkpoint",
+                        str(other / "checkpoint-2"), "--max_train_steps", "3"])  # fmt: skip
+    assert f"Resuming from {other / 'checkpoint-2'}, a checkpoint of another folder" in caplog.text
+    assert (tmp_path / "NEW" / "model_index.json").is_file() and (other / "checkpoint-2").is_dir()

@@ -447,7 +447,7 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
             image.save(tmp_path / "named" / name / f"{i}.png")
     named = ["--pretrained_model_name_or_path", str(first), "--train_data_dir", str(tmp_path / "named"),
              "--resolution", "16", "--train_batch_size", "4", "--max_train_steps", "1"]  # fmt: skip
-    differ = r"classes differ from the data's \(class 0: '0' in the model, 'cat' in the data; class 1: '1' in"
+    differ = r"The data's classes 'cat', 'dog' are not classes of the pretrained model \(its classes are '0', '1',"
     with pytest.raises(ValueError, match=differ):
         run(tmp_path, *FAST, *named, name="named1")
     out = run(tmp_path, *FAST, *named, "--allow_other_classes", name="named2")
@@ -473,6 +473,15 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
     assert (shipped["noise_conditioning"], shipped["sigma_max"]) == ("sigma", 40.0)
     saved = json.loads((out / "model_index.json").read_text())["id2label"]
     assert saved == {"0": "cat", "1": "dog", **{str(i): str(i) for i in range(2, 10)}}
+    # a folder of two of the model's classes trains those classes, matched by name (not as classes 0 and 1)
+    for name in ("7", "3"):
+        (tmp_path / "subset" / name).mkdir(parents=True)
+        for i in range(6):
+            image = PIL.Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8))
+            image.save(tmp_path / "subset" / name / f"{i}.png")
+    subset = [*named[:3], str(tmp_path / "subset"), *named[4:]]
+    out = run(tmp_path, *FAST, *subset, name="subset")
+    assert json.loads((out / "model_index.json").read_text())["id2label"] == {str(i): str(i) for i in range(10)}
 
 
 def test_a_save_to_disk_folder_trains_and_its_card_names_no_hub_dataset(tmp_path):
@@ -500,7 +509,8 @@ def test_a_dataset_saved_with_save_to_disk_loads(tmp_path):
 
 
 def test_too_small_a_dataset_says_to_lower_the_batch(tmp_path):
-    from diffusers_act.training.data import digits_dataset, make_dataloader
+    from diffusers_act.training.batches import make_dataloader
+    from diffusers_act.training.data import digits_dataset
 
     with pytest.raises(ValueError, match=r"The dataset has 5 images, fewer than one batch \(8\)\. Lower "
                                          r"--train_batch_size \(ACT loads 2 x --train_batch_size"):  # fmt: skip

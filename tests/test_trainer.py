@@ -398,7 +398,7 @@ def test_torch_compile_gives_the_eager_losses_and_weights():
 
 
 def test_index_probabilities_are_computed_once_per_grid(monkeypatch):
-    import diffusers_act.training.trainer as trainer_module
+    import diffusers_act.training.curricula as trainer_module
 
     calls = []
     original = trainer_module.lognormal_index_probabilities
@@ -418,7 +418,7 @@ def test_index_probabilities_are_computed_once_per_grid(monkeypatch):
 def test_device_batches_read_nothing_back_from_the_device():
     """`--data_on_device`: drawing batches (shuffle, flips, labels) reads no tensor value on the host."""
     import diffusers_act
-    from diffusers_act.training.data import DeviceBatches
+    from diffusers_act.training.batches import DeviceBatches
 
     package = Path(diffusers_act.__file__).resolve().parent
     data = {

@@ -32,13 +32,8 @@ from diffusers_act.training import (
     sample_grid,
     sample_timestep_indices,
 )
-from diffusers_act.training.data import (
-    DeviceBatches,
-    decode_dataset,
-    image_channels,
-    load_training_dataset,
-    use_data_on_device,
-)
+from diffusers_act.training.batches import DeviceBatches, decode_dataset, use_data_on_device
+from diffusers_act.training.data import image_channels, load_training_dataset
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
@@ -107,13 +102,13 @@ def test_save_state_and_load_state_round_trip_without_pickles(tmp_path):
     assert logs[0] == logs[1] and same_weights(trainer.unet, other.unet)
 
 
-def test_sampled_unet_is_the_ema_copy_or_the_target():
+def test_shipped_unet_is_the_ema_copy_or_the_target():
     torch.manual_seed(0)
     trainer = ACTTrainer.build(tiny_unet(), small_config(adv_weight=0.0))
-    assert trainer.sampled_unet() is trainer.target_unet
+    assert trainer.shipped_unet() is trainer.target_unet
     trainer = ACTTrainer.build(tiny_unet(), small_config(adv_weight=0.0, use_ema=True, ema_decay=0.5))
     trainer.train_step(images(), 0)
-    shipped = trainer.sampled_unet()
+    shipped = trainer.shipped_unet()
     assert shipped is not trainer.unet and not shipped.training
     assert all(torch.equal(a, b) for a, b in zip(shipped.parameters(), trainer.ema.shadow_params, strict=True))
 
@@ -465,3 +460,42 @@ def test_a_checkpoint_removed_while_it_is_read_does_not_count_and_does_not_crash
         "files disappeared while it was read (being removed?)"
     ]
     assert [c.name for c in complete_checkpoints(tmp_path)] == ["checkpoint-4"]
+
+
+def test_fine_tuning_matches_the_data_classes_onto_the_model_classes_by_name():
+    from diffusers_act.training.pretrained import match_classes
+
+    digits = {i: str(i) for i in range(10)}
+    # a subset in any order trains the model's classes of those names; the model keeps its names
+    assert match_classes(digits, {0: "3", 1: "7"}) == ({0: 3, 1: 7}, digits)
+    assert match_classes(digits, {0: "0", 1: "1"}) == (None, digits)  # the same ids: nothing to map
+    assert match_classes(None, {0: "cat"}) == (None, {0: "cat"})
+    assert match_classes(digits, None) == (None, digits)
+    with pytest.raises(ValueError, match=r"The data's classes 'cat' are not classes of the pretrained model"):
+        match_classes(digits, {0: "3", 1: "cat"})
+    # told to: class id by class id under the data's names, and no name listed twice
+    mapping, names = match_classes(digits, {0: "cat", 1: "3"}, allow_other_classes=True)
+    assert mapping is None and names[0] == "cat" and names[1] == "3" and 3 not in names and names[2] == "2"
+    assert len(set(names.values())) == len(names)
+
+
+def test_training_data_relabels_and_resumes_its_batches(tmp_path):
+    from accelerate import Accelerator
+
+    from diffusers_act.training.config import parse_args
+    from diffusers_act.training.data import TrainingData
+
+    run, _ = parse_args(["--output_dir", str(tmp_path), "--max_train_samples", "40"])
+    data = TrainingData(run, Accelerator(cpu=True))
+    assert (data.conditional, data.num_classes, data.id2label[3]) == (True, 10, "3")
+    before = data.dataset["label"]
+    data.relabel({i: 9 - i for i in range(10)}, 10)  # e.g. the data's names in reverse order of the model's
+    assert data.dataset["label"] == [9 - label for label in before]
+    data.prepare(channels=1, batch_size=8)
+    assert data.on_device and data.batches_per_epoch == 5
+    first = [batch for _, batch in zip(range(7), data.batches(0), strict=False)]
+    resumed = next(data.batches(6))[1]
+    assert torch.equal(resumed["pixel_values"], first[6][1]["pixel_values"])
+    assert torch.equal(resumed["labels"], first[6][1]["labels"])
+    assert set(first[0][1]["labels"].tolist()) <= {9 - label for label in before}
+    assert data.reference_images().shape == (40, 1, run.resolution, run.resolution)

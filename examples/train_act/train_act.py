@@ -11,7 +11,6 @@ formula in `diffusers_act.training` and `ConsistencyACTScheduler`, and the reusa
 monitoring, Hub) in `diffusers_act.training` too.
 """
 
-import dataclasses
 import json
 import logging
 import os
@@ -34,37 +33,20 @@ from diffusers_act.training import (
     JsonlLog,
     LogWindow,
     SampleEvaluator,
-    load_training_dataset,
     log_image,
-    make_dataloader,
     make_distance,
-    make_transform,
     parse_args,
     process_fingerprints,
     push_to_hub,
-    resumable_batches,
     sample_grid,
     write_model_card,
 )
 from diffusers_act.training.checkpoints import nonfinite_networks
 from diffusers_act.training.config import TrainingError, resolve_mixed_precision, run_command_line, total_steps_for
-from diffusers_act.training.data import (
-    DeviceBatches,
-    check_batch_fits_in_memory,
-    class_names,
-    count_classes,
-    decode_dataset,
-    image_channels,
-    use_data_on_device,
-)
-from diffusers_act.training.hub import prepare_hub_repo
+from diffusers_act.training.data import TrainingData, check_batch_fits_in_memory
+from diffusers_act.training.hub import describe_run, prepare_hub_repo, run_card_fields
 from diffusers_act.training.outputs import RECORD, STAGING, check_output_dir, claim_output_dir, save_final
-from diffusers_act.training.pretrained import (
-    check_pretrained_fits,
-    load_pretrained_networks,
-    pretrained_class_names,
-    pretrained_scheduler_settings,
-)
+from diffusers_act.training.pretrained import fine_tune_setup
 
 logger = get_logger(__name__)
 
@@ -123,115 +105,46 @@ def main(argv: list[str] | None = None) -> Path:
     checkpoints = CheckpointManager(output_dir, accelerator, run.checkpoints_total_limit)
     resume = checkpoints.resolve(run.resume_from_checkpoint)
 
-    # data: images in [-1, 1], and labels when training class-conditionally
-    with accelerator.main_process_first():
-        dataset = load_training_dataset(
-            run.dataset_name, run.train_data_dir, run.dataset_config_name, run.image_column, run.cache_dir,
-            run.max_train_samples, run.verify_images,
-        )  # fmt: skip
-    if run.class_label is not None:  # every image as one class, e.g. a flat folder fine-tuning a conditional model
-        dataset = dataset.remove_columns([c for c in dataset.column_names if c == run.label_column])
-        dataset = dataset.add_column(run.label_column, [run.class_label] * len(dataset))
-    has_labels = run.label_column in dataset.column_names
-    # an explicit --label_column asks for labels: a misspelled one is an error, not an unconditional run
-    wants_labels = has_labels or "label_column" in run.explicit
-    conditional = wants_labels if run.class_conditional is None else run.class_conditional
-    if conditional and not has_labels:
-        raise ValueError(
-            f"--label_column {run.label_column!r} is not in the dataset; its columns are {dataset.column_names}. "
-            "Pass --label_column, or --no-class_conditional for unconditional training."
-        )
-    num_classes = count_classes(dataset, run.label_column) if conditional else None
-    id2label = class_names(dataset, run.label_column) if conditional else None  # saved with the pipelines
-    pretrained = None
-    if run.pretrained_model_name_or_path:  # fine-tuning: the saved generator (and discriminator) fix the shapes
-        pretrained = load_pretrained_networks(run.pretrained_model_name_or_path, run.revision, run.variant)
-        channels = pretrained[0].config.in_channels
-        # the time input and noise range the model learned, unless the user sets them
-        trained_with = pretrained_scheduler_settings(run.pretrained_model_name_or_path, run.revision)
-        config = dataclasses.replace(config, **{k: v for k, v in trained_with.items() if k not in run.explicit})
-        if "resolution" not in run.explicit:
-            run.resolution = pretrained[0].config.sample_size
-    elif run.model_config_name_or_path:
-        channels = UNet2DModel.load_config(run.model_config_name_or_path).get("in_channels", 3)
+    # data (images in [-1, 1], labels when class-conditional) and the generator: a pretrained one fixes the shapes
+    data = TrainingData(run, accelerator)
+    pretrained = run.pretrained_model_name_or_path is not None
+    if pretrained:  # its time input, noise range and resolution carry over; the data's classes map onto its own
+        unet, discriminator, config = fine_tune_setup(run, config, data)
     else:
-        channels = UNET_PRESETS[run.preset]["in_channels"] if run.preset else image_channels(dataset, run.image_column)
-    unet_kwargs = None if pretrained else unet_config(
-        run.preset, run.resolution, channels, num_classes, run.model_config_name_or_path
-    )  # fmt: skip
-    if pretrained:
-        model_names = pretrained_class_names(run.pretrained_model_name_or_path, run.revision)
-        data_channels = image_channels(dataset, run.image_column)  # not the model's: a mismatch is an error
-        fits = (model_names, id2label, run.allow_other_classes)
-        check_pretrained_fits(pretrained[0], data_channels, num_classes, *fits)
-        id2label = {**(model_names or {}), **(id2label or {})} or None  # the data's names where it has them
-    checkpoints.id2label = id2label
-    width = (pretrained[0].config if pretrained else unet_kwargs)["block_out_channels"][0]
-    check_batch_fits_in_memory(run, width, accelerator.device)
-    # small datasets are decoded once and kept on the device (uint8; flips and shuffling there), others stream
-    on_device = use_data_on_device(run, len(dataset), channels)
-    dataset = dataset.with_transform(
-        make_transform(
-            run.image_column, channels, run.resolution, run.center_crop, run.random_flip and not on_device,
-            run.label_column if conditional else None,
-        )
-    )  # fmt: skip
-    decoded = decode_dataset(dataset, num_workers=run.dataloader_num_workers) if on_device else None
+        given = run.model_config_name_or_path  # a config file, or the preset's UNet, fixes the channels
+        fixed = UNet2DModel.load_config(given) if given else UNET_PRESETS[run.preset] if run.preset else {}
+        channels = fixed.get("in_channels") or data.channels
+        unet_kwargs = unet_config(run.preset, run.resolution, channels, data.num_classes, given)
+    channels = unet.config.in_channels if pretrained else unet_kwargs["in_channels"]
+    checkpoints.data = data  # its class names are saved with each checkpoint
+    check_batch_fits_in_memory(run, (unet.config if pretrained else unet_kwargs)["block_out_channels"][0],
+                               accelerator.device)  # fmt: skip
+    # ACT loads B images for the generator step and B for the discriminator's (B/2 generated, B/2 real)
+    data.prepare(channels, run.train_batch_size * (2 if config.adversarial else 1))
     evaluator = None
     if run.fid_steps and accelerator.is_main_process:
-        reference = None
-        if not run.fid_reference_stats and decoded is not None:
-            reference = (decoded["pixel_values"][:50_000].float() / 127.5 - 1) / 2 + 0.5
-        elif not run.fid_reference_stats:
-            reference = torch.stack([dataset[i]["pixel_values"] for i in range(min(len(dataset), 50_000))]) / 2 + 0.5
         evaluator = SampleEvaluator(
-            reference, run.fid_feature_extractor, run.fid_num_samples, run.resolution, run.seed, accelerator.device,
-            run.inception_weights, run.fid_reference_stats,
+            None if run.fid_reference_stats else data.reference_images(), run.fid_feature_extractor,
+            run.fid_num_samples, run.resolution, run.seed, accelerator.device, run.inception_weights,
+            run.fid_reference_stats,
         )  # fmt: skip
-    # ACT loads B images for the generator step and B for the discriminator's (B/2 generated, B/2 real)
-    loader_batch = run.train_batch_size * (2 if config.adversarial else 1)
-    if decoded is not None:
-        dataloader = DeviceBatches(
-            decoded, loader_batch, run.seed, accelerator.device, run.random_flip, accelerator.process_index,
-            accelerator.num_processes,
-        )  # fmt: skip
-    else:
-        loader = make_dataloader(
-            dataset, loader_batch, run.seed, run.dataloader_num_workers, pin_memory=accelerator.device.type == "cuda"
-        )
-        dataloader = accelerator.prepare(loader)
-    config = total_steps_for(run, config, len(dataloader))
+    config = total_steps_for(run, config, data.batches_per_epoch)
 
     # models: identical initial weights on every process; the trainer builds target, D, EMA and optimizers
     set_seed(run.seed)
-    if pretrained:
-        unet, discriminator = pretrained
-    else:
-        discriminator = None
-        unet = UNet2DModel(**unet_kwargs)
+    if not pretrained:
+        unet, discriminator = UNet2DModel(**unet_kwargs), None
     if run.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     trainer = ACTTrainer.build(unet, config, accelerator, discriminator=discriminator)
     if run.torch_compile:
         trainer.compile(None if run.torch_compile_mode in (None, "default") else run.torch_compile_mode)
-    recipe = (f"preset `{run.preset}`" if run.preset else "no preset: the improved recipe for your own data") + (
-        f", global batch {global_batch}, curricula N(k) `{config.num_timesteps_schedule}` and mu(k) "
-        f"`{config.target_ema_schedule}`"
-    )
-    model = (
-        f"fine-tuned from {run.pretrained_model_name_or_path}"
-        + (" (generator and discriminator)" if discriminator is not None else " (generator)")
-        if pretrained
-        else f"UNet config from {run.model_config_name_or_path}" if run.model_config_name_or_path
-        else f"the `{run.preset}` preset's UNet" if run.preset
-        else f"a UNet sized for {run.resolution}x{run.resolution} (`auto_unet_config`)"
-    )  # fmt: skip
+    description = describe_run(run, config, global_batch, (discriminator is not None) if pretrained else None)
     logger.info(
-        f"{recipe}; {model}, {channels} channel(s), {'class-conditional' if conditional else 'unconditional'}; "
-        f"{len(dataset)} images ({'on the device' if decoded is not None else 'streamed'}), {len(dataloader)} "
-        f"batches of {loader_batch} per process per epoch, "
-        f"{accelerator.num_processes} process(es); {config.total_steps} iterations, "
-        f"{sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M generator parameters"
+        f"{'; '.join(description)}, {channels} channel(s), "
+        f"{'class-conditional' if data.conditional else 'unconditional'}; {data.describe()}, "
+        f"{data.batches_per_epoch} batches per process per epoch, {accelerator.num_processes} process(es); "
+        f"{config.total_steps} iterations, {sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M generator parameters"
     )
 
     step = 0
@@ -255,7 +168,7 @@ def main(argv: list[str] | None = None) -> Path:
     accelerator.wait_for_everyone()
 
     start = step * run.gradient_accumulation_steps
-    batches = dataloader.resumable(start) if decoded is not None else resumable_batches(dataloader, accelerator, start)
+    batches = data.batches(start)
     progress = tqdm(total=config.total_steps, initial=step, disable=not accelerator.is_local_main_process)
     progress.set_description("ACT" if config.adversarial else "CT")
     # logged values stay on the device until a log or a checkpoint, so iterations do not wait for the device
@@ -304,7 +217,7 @@ def main(argv: list[str] | None = None) -> Path:
         # sample
         if step % run.validation_steps == 0 and accelerator.is_main_process:
             grid = sample_grid(
-                trainer.sampled_unet(), trainer.scheduler, run.num_validation_images, run.seed, num_classes
+                trainer.shipped_unet(), trainer.scheduler, run.num_validation_images, run.seed, data.num_classes
             )
             (output_dir / "samples").mkdir(exist_ok=True)
             grid.save(output_dir / "samples" / f"step-{step:07d}.png")
@@ -312,7 +225,7 @@ def main(argv: list[str] | None = None) -> Path:
         # evaluate
         if run.fid_steps and (step % run.fid_steps == 0 or step == config.total_steps):
             if accelerator.is_main_process:
-                metrics = evaluator(trainer.sampled_unet(), trainer.scheduler)
+                metrics = evaluator(trainer.shipped_unet(), trainer.scheduler)
                 logger.info(f"Iteration {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
                 accelerator.log(metrics, step=step)
                 log.write(step, metrics)
@@ -330,57 +243,29 @@ def main(argv: list[str] | None = None) -> Path:
     if nonfinite_networks(trainer):  # the same weights on every process: all stop alike, nothing overwritten
         raise TrainingError(f"Final weights not finite; nothing saved. Last checkpoint: {checkpoints.latest()}.")
     if accelerator.is_main_process:
-        final_unet = trainer.sampled_unet()
+        final_unet, scheduler = trainer.shipped_unet(), trainer.scheduler
+        final_discriminator = unwrap(trainer.discriminator) if config.adversarial else None
         summary = {
             "iterations": step,
             "num_processes": accelerator.num_processes,
             "final_num_timesteps": config.final_num_timesteps,
             "process_fingerprints": fingerprints,
         }
-
-        source = run.pretrained_model_name_or_path
-        hub_base_model = source if pretrained and not Path(source).exists() else None  # the card names Hub ids
-        hub_dataset = run.dataset_name if run.dataset_name and not Path(run.dataset_name).exists() else None
-        scheduler = trainer.scheduler
-        final_discriminator = unwrap(trainer.discriminator) if config.adversarial else None
-        shipped = (
-            f"the evaluation EMA (decay {config.ema_decay}, {config.ema_warmup}; "
-            f"{trainer.ema.get_decay(trainer.ema.optimization_step):.5g} at its last update)"
-            if config.use_ema
-            else "the target network"
-        )
+        precision_used = {"no": "fp32"}.get(precision, precision) + (f" ({precision_note})" * bool(precision_note))
+        card = run_card_fields(
+            run, config, trainer, data, description, iterations=step, metrics=metrics, precision=precision_used,
+            repo_id=repo_id or str(output_dir),  # what the card's snippets load, as written
+            title=output_dir.resolve().name,  # not the staging folder's
+        )  # fmt: skip
 
         def write_final(folder: Path) -> None:  # into a staging folder, moved in when complete (`save_final`)
             (folder / "training_summary.json").write_text(json.dumps(summary, indent=2))
-            ACTPipeline(unet=final_unet, scheduler=scheduler, id2label=id2label).save_pretrained(folder)
+            ACTPipeline(unet=final_unet, scheduler=scheduler, id2label=data.id2label).save_pretrained(folder)
             if final_discriminator is not None:
                 final_discriminator.save_pretrained(folder / "discriminator")
-            sample_grid(final_unet, scheduler, run.num_validation_images, run.seed, num_classes).save(
-                folder / "samples.png"
-            )
-            write_model_card(
-                folder,
-                dataset=hub_dataset or ("a local dataset folder" if run.dataset_name else "a local image folder"
-                                         if run.train_data_dir else "scikit-learn digits"),
-                dataset_id=hub_dataset,
-                recipe=recipe,
-                model=f"Model: {model}",
-                shipped=shipped,
-                class_conditional=conditional,
-                resolution=run.resolution,
-                num_params=sum(p.numel() for p in final_unet.parameters()),
-                iterations=step,
-                final_num_timesteps=config.final_num_timesteps,
-                precision={"no": "fp32"}.get(precision, precision) + (f" ({precision_note})" * bool(precision_note)),
-                flags=run.explicit,
-                metrics=metrics,
-                metrics_note=f"Measured at the end of training on {run.fid_num_samples} one-step samples against the "
-                f"training images, with {run.fid_feature_extractor} features:",
-                repo_id=repo_id or str(output_dir),  # the card's snippets load it as written
-                title=output_dir.resolve().name,  # not the staging folder's
-                base_model=hub_base_model,
-                class_names=id2label,
-            )
+            grid = sample_grid(final_unet, scheduler, run.num_validation_images, run.seed, data.num_classes)
+            grid.save(folder / "samples.png")
+            write_model_card(folder, **card)
 
         save_final(output_dir, write_final, needed_bytes=sum(t.nbytes for t in final_unet.state_dict().values()))
         logger.info(f"Saved the pipeline to {output_dir}")

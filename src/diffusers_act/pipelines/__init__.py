@@ -17,7 +17,11 @@ from .act import (
 )
 from .remote_code import register_with_diffusers
 
-register_with_diffusers()
+PIPELINES = (
+    ACTPipeline, ACTColorizationPipeline, ACTDenoisingPipeline, ACTImg2ImgPipeline, ACTInterpolationPipeline,
+    ACTSuperResolutionPipeline,
+)  # fmt: skip
+register_with_diffusers({cls.__name__: cls for cls in PIPELINES})
 
 __all__ = [
     "ACTPipeline",

@@ -7,8 +7,8 @@ A saved folder (or Hub repo) looks like this:
 model_index.json                          {"_class_name": ["pipeline_act", "ACTPipeline"],
                                            "scheduler": ["scheduling_consistency_act", "ConsistencyACTScheduler"],
                                            "unet": ["diffusers", "UNet2DModel"]}
-pipeline_act.py, editing.py               the pipeline's code (remote code; an editing pipeline adds
-                                           pipeline_act_editing.py and names it in `_class_name`)
+pipeline_act.py, editing.py               the pipeline's code (remote code; an editing pipeline adds its own
+                                           module, e.g. pipeline_act_img2img.py, and names it in `_class_name`)
 scheduler/scheduling_consistency_act.py   the scheduler's code (a diffusers "custom component")
 scheduler/scheduler_config.json, unet/    configs and weights
 ```
@@ -35,7 +35,12 @@ from pathlib import Path
 
 SCHEDULER_MODULE = "scheduling_consistency_act"
 PIPELINE_MODULE = "pipeline_act"
-PIPELINE_MODULES = (PIPELINE_MODULE, "pipeline_act_editing")  # the modules that define pipelines
+# the modules that define pipelines, one each (as diffusers lays out its pipelines)
+PIPELINE_MODULES = (
+    PIPELINE_MODULE, "pipeline_act_colorization", "pipeline_act_denoising", "pipeline_act_img2img",
+    "pipeline_act_interpolation", "pipeline_act_super_resolution",
+)  # fmt: skip
+PACKAGE_DIR = Path(__file__).parent / "act"  # the pipelines' package, whose modules a saved folder carries
 # the one import that leaves the pipeline's package; in a saved folder the scheduler's code sits in scheduler/
 _PACKAGE_IMPORT = re.compile(r"^from \.\.\.schedulers\.scheduling_consistency_act import ", flags=re.M)
 _FOLDER_IMPORT = f"from .scheduler.{SCHEDULER_MODULE} import "
@@ -43,27 +48,24 @@ _SIBLING_IMPORT = re.compile(r"^\s*from \.(\w+) import ", flags=re.M)
 _OTHER_RELATIVE_IMPORT = re.compile(r"^\s*(from \.\.|import \.)", flags=re.M)
 
 
-def register_with_diffusers() -> None:
-    """Makes `DiffusionPipeline.from_pretrained` load saved ACT pipelines (all of `diffusers_act.pipelines.act`) with
-    this package's classes."""
+def register_with_diffusers(pipelines: dict[str, type]) -> None:
+    """Makes `DiffusionPipeline.from_pretrained` load saved ACT pipelines with this package's classes (`pipelines`:
+    name -> class, those of `diffusers_act.pipelines.act`)."""
     import diffusers
     import diffusers.pipelines
     from diffusers.pipelines import pipeline_utils
 
     from ..schedulers import scheduling_consistency_act
-    from . import act
 
-    for name in act.__all__:
-        cls = getattr(act, name)
-        if isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline):
-            setattr(diffusers, name, cls)
+    for name, cls in pipelines.items():
+        setattr(diffusers, name, cls)
     setattr(diffusers.pipelines, SCHEDULER_MODULE, scheduling_consistency_act)
     get_pipeline_class = getattr(pipeline_utils, "_get_pipeline_class", None)  # private: absent, nothing is wrapped
     if get_pipeline_class is not None and not hasattr(get_pipeline_class, "_resolves_installed_act_pipelines"):
-        pipeline_utils._get_pipeline_class = _resolving_installed_pipelines(get_pipeline_class)
+        pipeline_utils._get_pipeline_class = _resolving_installed_pipelines(get_pipeline_class, dict(pipelines))
 
 
-def _resolving_installed_pipelines(get_pipeline_class):
+def _resolving_installed_pipelines(get_pipeline_class, pipelines: dict[str, type]):
     """
     Wraps diffusers' `_get_pipeline_class` (of `from_pretrained` and `download`): when `_class_name` is
     `[module, class]` with one of `PIPELINE_MODULES` and a class this package registered with diffusers, and
@@ -71,8 +73,6 @@ def _resolving_installed_pipelines(get_pipeline_class):
     as for `_class_name: class`; anything else goes to diffusers unchanged.
     """
     import diffusers
-
-    from . import act
 
     signature = inspect.signature(get_pipeline_class)
     if not {"config", "custom_pipeline", "class_name"} <= set(signature.parameters):
@@ -83,7 +83,7 @@ def _resolving_installed_pipelines(get_pipeline_class):
         call = signature.bind(*args, **kwargs)
         named = (call.arguments.get("config") or {}).get("_class_name")
         module, class_name = Path(str(call.arguments.get("custom_pipeline"))).stem, call.arguments.get("class_name")
-        installed = getattr(act, str(class_name), None)
+        installed = pipelines.get(str(class_name))
         if (
             isinstance(named, (list, tuple))
             and list(named) == [module, class_name]
@@ -106,11 +106,10 @@ def remote_code_files(pipeline_module: str = PIPELINE_MODULE) -> dict[str, str]:
     `PIPELINE_MODULES`), the modules of its package that it imports (recursively), and the scheduler module.
     """
     from ..schedulers import scheduling_consistency_act
-    from .act import pipeline_act
 
     if pipeline_module not in PIPELINE_MODULES:
         raise ValueError(f"`pipeline_module` must be one of {PIPELINE_MODULES}, got {pipeline_module!r}.")
-    package_dir = Path(pipeline_act.__file__).parent
+    package_dir = PACKAGE_DIR
     files, pending = {}, [pipeline_module]
     while pending:
         name = pending.pop()
@@ -133,22 +132,20 @@ def remote_code_files(pipeline_module: str = PIPELINE_MODULE) -> dict[str, str]:
     return files
 
 
-def write_remote_code(save_directory: str | Path) -> None:
+def write_remote_code(save_directory: str | Path, pipeline_class: type) -> None:
     """
-    Writes the code files into a folder that `save_pretrained` just wrote, and records in `model_index.json` the
-    pipeline as `[module, class]` (diffusers' custom-pipeline entry) and the scheduler under its module name (the
-    custom-component entry) instead of this package's module path. A pipeline class defined outside this package
-    keeps its plain name, and the folder the code of `ACTPipeline`.
+    Writes the code files into a folder that `pipeline_class.save_pretrained` just wrote, and records in
+    `model_index.json` the pipeline as `[module, class]` (diffusers' custom-pipeline entry) and the scheduler under its
+    module name (the custom-component entry) instead of this package's module path. A pipeline class defined outside
+    this package keeps its plain name, and the folder the code of `ACTPipeline`.
     """
     from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
-    from . import act
 
     save_directory = Path(save_directory)
     index_file = save_directory / "model_index.json"
     index = json.loads(index_file.read_text(encoding="utf-8"))
-    pipeline_class = getattr(act, str(index.get("_class_name")), None)
-    module = getattr(pipeline_class, "__module__", "").rpartition(".")[-1]
-    if module in PIPELINE_MODULES:
+    package, _, module = pipeline_class.__module__.rpartition(".")
+    if module in PIPELINE_MODULES and package.endswith("pipelines.act"):
         index["_class_name"] = [module, pipeline_class.__name__]
     for relative, source in remote_code_files(module if module in PIPELINE_MODULES else PIPELINE_MODULE).items():
         (save_directory / relative).parent.mkdir(parents=True, exist_ok=True)

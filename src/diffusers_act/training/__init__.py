@@ -3,6 +3,7 @@
 trainer and its builder, data, checkpoints, monitoring and the Hub."""
 
 from .augmentation import AugmentController, DifferentiableAugment
+from .batches import DeviceBatches, make_dataloader, resumable_batches
 from .checkpoints import CheckpointManager, complete_checkpoints
 from .config import IMPROVED_RECIPE, PRESETS, ACTConfig, RunConfig, build_parser, parse_args, resolve_configs
 from .curricula import (
@@ -14,14 +15,7 @@ from .curricula import (
     sample_timestep_indices,
     target_ema_decay,
 )
-from .data import (
-    digits_dataset,
-    digits_tensors,
-    load_training_dataset,
-    make_dataloader,
-    make_transform,
-    resumable_batches,
-)
+from .data import TrainingData, digits_dataset, digits_tensors, load_training_dataset, make_transform
 from .hub import push_to_hub, write_model_card
 from .losses import (
     L2Distance,
@@ -41,6 +35,7 @@ __all__ = [
     "ACTTrainer",
     "AugmentController",
     "CheckpointManager",
+    "DeviceBatches",
     "DifferentiableAugment",
     "IMPROVED_RECIPE",
     "JsonlLog",
@@ -48,6 +43,7 @@ __all__ = [
     "PRESETS",
     "RunConfig",
     "SampleEvaluator",
+    "TrainingData",
     "build_parser",
     "complete_checkpoints",
     "digits_dataset",

@@ -11,7 +11,6 @@ killed run never leaves a folder that looks complete and is not.
 
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -26,6 +25,7 @@ from accelerate.utils import broadcast_object_list
 from ..pipelines.act.pipeline_act import ACTPipeline
 from .config import TrainingError
 from .disk import disk_full_errors
+from .state import estimated_checkpoint_bytes, is_count, nonfinite_networks
 from .trainer import ACTTrainer
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class CheckpointManager:
 
     def __init__(self, output_dir: str | Path, accelerator: Accelerator, total_limit: int | None = None):
         self.output_dir, self.accelerator, self.total_limit = Path(output_dir), accelerator, total_limit
-        self.id2label = None  # class names, saved with each checkpoint's pipeline once the data are known
+        self.data = None  # the run's TrainingData: its class names and identity are saved with each checkpoint
         if accelerator.is_main_process and self.output_dir.is_dir():  # leftovers of a killed save or prune
             for stale in [*self.output_dir.glob(".checkpoint-*.tmp"), *self.output_dir.glob(".checkpoint-*.deleting")]:
                 shutil.rmtree(stale, ignore_errors=True)
@@ -145,11 +145,18 @@ class CheckpointManager:
                 logger.warning(f"--resume_from_checkpoint latest: no checkpoint in {self.output_dir}; starting fresh.")
             return latest
         path = Path(resume_from_checkpoint)
+        if not path.is_dir() and len(path.parts) == 1 and (self.output_dir / path).is_dir():
+            path = self.output_dir / path  # a checkpoint-N of --output_dir named alone, as diffusers' scripts take it
         problems = checkpoint_problems(path) if path.is_dir() else ["no such folder"]
         if problems:
             raise ValueError(
                 f"--resume_from_checkpoint {path} is not a complete checkpoint ({'; '.join(problems[:3])}). Pass a "
                 "checkpoint-N folder of --output_dir, or 'latest'."
+            )
+        if path.resolve().parent != self.output_dir.resolve():
+            logger.warning(
+                f"Resuming from {path}, a checkpoint of another folder: this run continues it and writes its "
+                f"checkpoints and model into {self.output_dir}; the other folder is not changed."
             )
         return path
 
@@ -177,7 +184,8 @@ class CheckpointManager:
             try:
                 with disk_full_errors(self.output_dir, needed, f"checkpoint-{step}", cleanup=[partial]):
                     trainer.save_state(partial / "training")
-                    pipeline = ACTPipeline(trainer.sampled_unet(), trainer.scheduler, id2label=self.id2label)
+                    id2label = getattr(self.data, "id2label", None)
+                    pipeline = ACTPipeline(trainer.shipped_unet(), trainer.scheduler, id2label=id2label)
                     pipeline.save_pretrained(partial)
             except Exception as caught:
                 error = caught
@@ -190,7 +198,8 @@ class CheckpointManager:
         if failed[0] is not None:
             raise TrainingError(failed[0])
         if acc.is_main_process:
-            manifest = {"step": step, **state, "files": _files(partial)}
+            manifest = {"step": step, "total_steps": trainer.config.total_steps, "data": self._data_identity(),
+                        **state, "files": _files(partial)}  # fmt: skip
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
             if final.exists():
                 self._remove(final)
@@ -201,6 +210,41 @@ class CheckpointManager:
             logger.info(f"Saved {final}")
         acc.wait_for_everyone()
         return final
+
+    def _data_identity(self) -> dict | None:
+        data = self.data
+        if data is None:
+            return None
+        return {"source": str(data.source), "images": len(data.dataset), "classes": data.num_classes}
+
+    def _check_same_run(self, path: Path, manifest: dict, trainer: "ACTTrainer") -> None:
+        """Resuming continues the run that wrote `path`: a generator of another shape or other class names is an
+        error that says so (not a failed read), other data or another length a warning."""
+        saved = json.loads((path / "unet" / "config.json").read_text())
+        built = json.loads(json.dumps(dict(trainer.shipped_unet().config)))  # tuples as JSON lists
+        differ = [f"{key} {saved.get(key)!r} in the checkpoint, {built.get(key)!r} in this run" for key in
+                  ("sample_size", "in_channels", "num_class_embeds", "block_out_channels", "layers_per_block",
+                   "down_block_types", "up_block_types") if saved.get(key) != built.get(key)]  # fmt: skip
+        index = json.loads((path / "model_index.json").read_text()).get("id2label") or None
+        names = getattr(self.data, "id2label", None)
+        names = {str(k): v for k, v in names.items()} if names else None
+        if self.data is not None and index != names:
+            differ.append(f"class names {index} in the checkpoint, {names} in this run's data")
+        if differ:
+            raise ValueError(
+                f"Checkpoint {path} is of another run than this one: {'; '.join(differ)[:600]}. Resume with the data "
+                "and flags of the run that wrote it, or start a new run in another --output_dir (or fine-tune from "
+                "its model with --pretrained_model_name_or_path)."
+            )
+        data, now, total = manifest.get("data"), self._data_identity(), manifest.get("total_steps")
+        if data and now and data != now:
+            logger.warning(f"{path} was trained on {data}, this run has {now}: it goes on with other data.")
+        if total is not None and total != trainer.config.total_steps:
+            logger.warning(
+                f"{path} was written by a run of {total} iterations, this one has {trainer.config.total_steps}: the "
+                "curricula N(k) and mu(k) (and the learning-rate schedule) span the total, so from here on they "
+                "differ from the interrupted run's. Pass its --max_train_steps to continue it exactly."
+            )
 
     def _remove(self, checkpoint: Path) -> None:
         doomed = checkpoint.with_name(f".{checkpoint.name}.deleting")
@@ -216,22 +260,13 @@ class CheckpointManager:
             raise ValueError(f"Checkpoint {path} is damaged: {'; '.join(problems[:3])}.")
         manifest = json.loads((path / MANIFEST).read_text())
         step, named = manifest.get("step"), CHECKPOINT.fullmatch(path.name)
-        if not _is_count(step) or (named and int(named.group(1)) != step):
+        if not is_count(step) or (named and int(named.group(1)) != step):
             raise ValueError(
                 f"{path / MANIFEST}: 'step' must be a non-negative integer"
                 + (f" equal to the folder's {named.group(1)}" if named else "")
                 + f", got {step!r}. Resume from another checkpoint."
             )
-        state_file = path / "training" / "trainer_state.json"
-        try:
-            problems = trainer_state_problems(json.loads(state_file.read_text()))
-        except (OSError, ValueError) as error:
-            problems = [f"{type(error).__name__}: {error}"]
-        if problems:
-            raise ValueError(
-                f"{state_file} is not a trainer state this version wrote: {'; '.join(problems[:3])}. Resume from "
-                "another checkpoint."
-            )
+        self._check_same_run(path, manifest, trainer)
         trainer.load_state(path / "training")
         bad = nonfinite_networks(trainer)
         if bad:
@@ -254,70 +289,6 @@ class CheckpointManager:
         else:
             logger.warning(f"{states} is missing (a different number of processes?); random draws will differ.")
         return manifest
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_number(value: object, low: float = -math.inf, high: float = math.inf) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
-
-
-# the evaluation EMA's counters (diffusers' EMAModel.state_dict without its weights): key -> check
-EMA_STATE = {
-    "decay": lambda v: _is_number(v, 0, 1), "min_decay": lambda v: _is_number(v, 0, 1),
-    "optimization_step": _is_count, "update_after_step": _is_count, "use_ema_warmup": lambda v: isinstance(v, bool),
-    "inv_gamma": lambda v: _is_number(v, 0), "power": lambda v: _is_number(v, 0),
-}  # fmt: skip
-
-
-def trainer_state_problems(state: object) -> list[str]:
-    """What keeps `state` (a parsed `trainer_state.json`) from being one [`ACTTrainer.state_dict`] wrote: unknown
-    keys, wrong types, values out of range. Empty for a good one."""
-    if not isinstance(state, dict):
-        return ["it is not a JSON object"]
-    problems = [f"unknown key {key!r}" for key in state if key not in ("augment", "ema")]
-    augment, ema = state.get("augment"), state.get("ema")
-    if augment is not None and not (
-        isinstance(augment, dict) and set(augment) == {"p", "r1_ema"} and _is_number(augment["p"], 0, 1)
-        and _is_number(augment["r1_ema"], 0)
-    ):  # fmt: skip
-        problems.append(f"'augment' must be {{'p': a number in [0, 1], 'r1_ema': a number >= 0}}, got {augment!r}")
-    if ema is not None and not isinstance(ema, dict):
-        problems.append(f"'ema' must be an object, got {ema!r}")
-    for key, value in (ema if isinstance(ema, dict) else {}).items():
-        if key not in EMA_STATE:
-            problems.append(f"unknown key 'ema.{key}'")
-        elif not EMA_STATE[key](value):
-            problems.append(f"'ema.{key}' has a value out of range or of the wrong type: {value!r}")
-    return problems
-
-
-def trainer_networks(trainer: "ACTTrainer") -> dict[str, list[torch.Tensor]]:
-    """The weights a checkpoint holds, by network: generator, target, discriminator, ema."""
-    unwrap = trainer.accelerator.unwrap_model
-    networks = {"generator": list(unwrap(trainer.unet).parameters())}
-    networks["target"] = list(trainer.target_unet.parameters())
-    if trainer.discriminator is not None:
-        networks["discriminator"] = list(unwrap(trainer.discriminator).parameters())
-    if trainer.ema is not None:
-        networks["ema"] = list(trainer.ema.shadow_params)
-    return networks
-
-
-def nonfinite_networks(trainer: "ACTTrainer") -> list[str]:
-    """The networks of [`trainer_networks`] that hold a NaN or an infinite weight (one read from the device)."""
-    networks = {name: tensors for name, tensors in trainer_networks(trainer).items() if tensors}
-    finite = torch.stack([torch.stack([torch.isfinite(t).all() for t in ts]).all() for ts in networks.values()])
-    return [name for name, ok in zip(networks, finite.tolist(), strict=True) if not ok]
-
-
-def estimated_checkpoint_bytes(trainer: "ACTTrainer") -> int:
-    """About what a checkpoint of `trainer` takes on disk: its networks, the shipped UNet (the generator's size) and
-    two RAdam moments per trained weight."""
-    sizes = {k: sum(t.numel() * t.element_size() for t in ts) for k, ts in trainer_networks(trainer).items()}
-    return sum(sizes.values()) + 3 * sizes["generator"] + 2 * sizes.get("discriminator", 0)
 
 
 def checkpoint_bytes(folder: Path) -> int:

@@ -4,6 +4,7 @@ of grid index n and the consistency-loss weight (ACT, arXiv 2311.14097, Algorith
 docs/algorithm.md)."""
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -40,7 +41,7 @@ def num_timesteps(step: int, total_steps: int, s0: int, s1: int, schedule: str =
     raise ValueError(f"Unknown N(k) schedule {schedule!r}; choose one of {NUM_TIMESTEPS_SCHEDULES}.")
 
 
-def target_ema_decay(num_steps: int, s0: int, mu0: float, schedule: str = "ct") -> float:
+def target_ema_decay(num_timesteps: int, s0: int, mu0: float, schedule: str = "ct") -> float:
     """
     The target network's EMA rate mu(k) for the current grid size N = N(k).
 
@@ -53,18 +54,20 @@ def target_ema_decay(num_steps: int, s0: int, mu0: float, schedule: str = "ct") 
         raise ValueError(f"Unknown mu(k) schedule {schedule!r}; choose one of {TARGET_EMA_SCHEDULES}.")
     if mu0 == 0:
         return 0.0
-    denominator = num_steps if schedule == "ct" else num_steps - 1
+    denominator = num_timesteps if schedule == "ct" else num_timesteps - 1
     return math.exp(s0 * math.log(mu0) / denominator)
 
 
-def adversarial_weight(index: torch.Tensor | int, num_steps: int, weight: float, weight_mid: float) -> torch.Tensor:
+def adversarial_weight(
+    index: torch.Tensor | int, num_timesteps: int, weight: float, weight_mid: float
+) -> torch.Tensor:
     """
     lambda_N(m) = w (m / (N - 1))^(log_{1/2}(w_mid / w)) (paper Eq. 10): `weight` at m = N - 1, `weight_mid` at
     m = (N - 1) / 2; a constant `weight` when `weight_mid == weight`, and 0 everywhere when `weight == 0`.
 
     Args:
         index (`torch.Tensor` or `int`): Grid indices m (the student's index n + 1).
-        num_steps (`int`): Grid size N.
+        num_timesteps (`int`): Grid size N.
         weight (`float`), weight_mid (`float`): w and w_mid.
     """
     index = torch.as_tensor(index, dtype=torch.float64)
@@ -73,7 +76,7 @@ def adversarial_weight(index: torch.Tensor | int, num_steps: int, weight: float,
     if weight_mid <= 0:
         raise ValueError(f"`weight_mid` must be positive when `weight` is, got {weight_mid}.")
     exponent = math.log(weight_mid / weight) / math.log(0.5)
-    return weight * (index / (num_steps - 1)) ** exponent
+    return weight * (index / (num_timesteps - 1)) ** exponent
 
 
 def sample_timestep_indices(
@@ -101,9 +104,9 @@ def sample_timestep_indices(
             `lognormal_index_probabilities(sigmas, p_mean, p_std)` computed once for this grid (a trainer caches
             them per N); computed here when not given.
     """
-    num_steps = sigmas.shape[0]
+    num_timesteps = sigmas.shape[0]
     if distribution == "uniform":
-        return torch.randint(0, num_steps - 1, (batch_size,), generator=generator, device=sigmas.device)
+        return torch.randint(0, num_timesteps - 1, (batch_size,), generator=generator, device=sigmas.device)
     if distribution == "lognormal":
         probs = lognormal_index_probabilities(sigmas, p_mean, p_std) if probabilities is None else probabilities
         return torch.multinomial(probs, batch_size, replacement=True, generator=generator)
@@ -144,3 +147,22 @@ def expected_consistency_loss_weight(
     sigmas = sigmas.double().cpu()
     weights = consistency_loss_weight(sigmas, torch.arange(num_pairs), weighting)
     return float((probs.cpu() * weights).sum())
+
+
+class Grid(NamedTuple):
+    """The training grid of one N on one device, with what is derived from it once."""
+
+    sigmas: torch.Tensor  # t_0 < ... < t_{N-1}
+    mean_weight: float  # E_n[w(n)], for `normalize_loss_weight`
+    index_probabilities: torch.Tensor | None  # P(n) of the log-normal index distribution; None when uniform
+
+
+def training_grid(sigmas: torch.Tensor, config, device: torch.device) -> Grid:
+    """The [`Grid`] of the noise levels `sigmas` (the scheduler's grid of one N) under `config` ([`ACTConfig`])."""
+    mean_weight = expected_consistency_loss_weight(
+        sigmas, config.loss_weighting, config.index_distribution, config.p_mean, config.p_std
+    )
+    probabilities = None
+    if config.index_distribution == "lognormal":
+        probabilities = lognormal_index_probabilities(sigmas, config.p_mean, config.p_std).to(device)
+    return Grid(sigmas.to(device), mean_weight, probabilities)

@@ -1,6 +1,6 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
-"""Training data: a datasets Hub dataset, a local image folder or scikit-learn's bundled digits, turned into batches
-of images in [-1, 1] (and labels), with an endless batch iterator that resumes at any iteration."""
+"""Training data: a datasets Hub dataset, a `save_to_disk` folder, a local image folder or scikit-learn's bundled
+digits, decoded to images in [-1, 1] (and labels); [`TrainingData`] takes a run from loading to batches."""
 
 import io
 import logging
@@ -14,6 +14,7 @@ import numpy as np
 import PIL.Image
 import torch
 
+from .batches import DeviceBatches, decode_dataset, make_dataloader, resumable_batches, use_data_on_device
 from .disk import format_bytes
 
 if TYPE_CHECKING:
@@ -225,141 +226,6 @@ def make_transform(
     return transform
 
 
-def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
-    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples])}
-    if "labels" in examples[0]:
-        batch["labels"] = torch.tensor([e["labels"] for e in examples], dtype=torch.long)
-    return batch
-
-
-def make_dataloader(
-    dataset: "datasets.Dataset", batch_size: int, seed: int, num_workers: int = 0, pin_memory: bool = False
-) -> torch.utils.data.DataLoader:
-    """Shuffled batches (the last incomplete one dropped) with their own generator: starting an epoch must not draw
-    from the global random state, or resuming would shift every later draw. `pin_memory` (for a GPU) lets the
-    copies to the device overlap the iteration (with accelerate's `non_blocking`)."""
-    if len(dataset) < batch_size:
-        raise ValueError(
-            f"The dataset has {len(dataset)} images, fewer than one batch ({batch_size}). Lower --train_batch_size "
-            "(ACT loads 2 x --train_batch_size images per iteration) or add images."
-        )
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=True,
-        drop_last=True,
-        collate_fn=collate,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        generator=torch.Generator().manual_seed(seed),
-    )
-
-
-def resumable_batches(
-    dataloader: torch.utils.data.DataLoader, accelerator: "Accelerator", start: int = 0
-) -> Iterator[tuple[int, dict]]:
-    """
-    `(epoch, batch)` pairs without end, from micro-batch `start` on. Epoch e reshuffles with the seed and e
-    (accelerate's seedable sampler), so a run resumed at micro-batch `start` sees the batches an uninterrupted run
-    would.
-    """
-    epoch, skip = divmod(start, len(dataloader))
-    while True:
-        dataloader.set_epoch(epoch)
-        for batch in accelerator.skip_first_batches(dataloader, skip) if skip else dataloader:
-            yield epoch, batch
-        epoch, skip = epoch + 1, 0
-
-
-def decode_dataset(dataset: "datasets.Dataset", batch_size: int = 256, num_workers: int = 0) -> dict:
-    """
-    Every image of a dataset whose transform gives `pixel_values` in [-1, 1] (without random flips or crops),
-    decoded once: `{"pixel_values": uint8 tensor (N, C, H, W)}` and `"labels"` when the transform gives them. The
-    uint8 values are exact: the transform's values are `u / 127.5 - 1` of the resized 8-bit image.
-    """
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=num_workers)
-    parts: dict[str, list[torch.Tensor]] = {}
-    for batch in loader:
-        parts.setdefault("pixel_values", []).append(((batch["pixel_values"] + 1) * 127.5).round().to(torch.uint8))
-        if "labels" in batch:
-            parts.setdefault("labels", []).append(batch["labels"])
-    return {key: torch.cat(values) for key, values in parts.items()}
-
-
-class DeviceBatches:
-    """
-    Shuffled batches of a training set held on the device as one uint8 tensor (decoded once, [`decode_dataset`]),
-    with random horizontal flips drawn on the device: no decoding, no host-to-device copy and no host work per
-    iteration. The order is the one `make_dataloader` gives under accelerate's seedable sampler (epoch e shuffles
-    with `torch.randperm(N, generator=seed + e)`, the last incomplete batch dropped), so on one process the batches
-    equal the data loader's, flips aside. With several processes, process r takes batches r, r + P, ... of each epoch.
-
-    Args:
-        data (`dict`): [`decode_dataset`]'s output.
-        batch_size (`int`): Images per batch (per process).
-        seed (`int`): The data seed (`--seed`).
-        device (`torch.device`): Where the images are kept and the batches are made.
-        random_flip (`bool`): Flip each image horizontally with probability 1/2, drawn per epoch from a generator
-            seeded by `seed`, the epoch and the process, so that a resumed run draws the same flips.
-        process_index (`int`), num_processes (`int`): This process and how many there are.
-    """
-
-    def __init__(
-        self,
-        data: dict,
-        batch_size: int,
-        seed: int,
-        device: torch.device,
-        random_flip: bool = False,
-        process_index: int = 0,
-        num_processes: int = 1,
-    ):
-        self.images = data["pixel_values"].to(device)
-        self.labels = data["labels"].to(device) if "labels" in data else None
-        self.batch_size, self.seed, self.device, self.random_flip = batch_size, seed, torch.device(device), random_flip
-        self.process_index, self.num_processes = process_index, num_processes
-        if len(self) == 0:
-            raise ValueError(
-                f"The dataset has {len(self.images)} images, fewer than one batch of {batch_size} for each of "
-                f"{num_processes} process(es). Lower --train_batch_size (ACT loads 2 x --train_batch_size images per "
-                "iteration) or add images."
-            )
-
-    def __len__(self) -> int:
-        """Batches per process per epoch."""
-        return len(self.images) // self.batch_size // self.num_processes
-
-    def epoch(self, epoch: int, skip: int = 0) -> Iterator[dict]:
-        """The batches of `epoch`, from batch `skip` on."""
-        size, count = self.batch_size, len(self) * self.num_processes
-        order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(self.seed + epoch))
-        order = order[: count * size].view(count, size)[self.process_index :: self.num_processes]
-        if self.device.type == "cuda":  # a pageable copy would wait for the device
-            order = order.pin_memory().to(self.device, non_blocking=True)
-        else:
-            order = order.to(self.device)
-        flips = None
-        if self.random_flip:
-            seed = ((self.seed * 1_000_003 + epoch) * 1_009 + self.process_index) % 2**63
-            generator = torch.Generator(self.device).manual_seed(seed)
-            flips = torch.rand(order.shape, generator=generator, device=self.device) < 0.5
-        for i in range(skip, len(order)):
-            images = self.images[order[i]].float() / 127.5 - 1
-            if flips is not None:
-                images = torch.where(flips[i, :, None, None, None], images.flip(-1), images)
-            batch = {"pixel_values": images}
-            if self.labels is not None:
-                batch["labels"] = self.labels[order[i]]
-            yield batch
-
-    def resumable(self, start: int = 0) -> Iterator[tuple[int, dict]]:
-        """`(epoch, batch)` pairs without end, from batch `start` on (as [`resumable_batches`])."""
-        epoch, skip = divmod(start, len(self))
-        while True:
-            yield from ((epoch, batch) for batch in self.epoch(epoch, skip))
-            epoch, skip = epoch + 1, 0
-
-
 def check_batch_fits_in_memory(run, width: int, device: str | torch.device) -> None:
     """
     Stops, before any work, a run whose batch cannot fit at all: one fp32 activation of the UNet's first level
@@ -381,19 +247,100 @@ def check_batch_fits_in_memory(run, width: int, device: str | torch.device) -> N
         )
 
 
-DATA_ON_DEVICE_LIMIT = 2 * 2**30  # bytes of uint8 images that `--data_on_device auto` keeps on the device
+class TrainingData:
+    """
+    A run's training images, from loading to batches: the dataset of `--dataset_name` / `--train_data_dir` (or the
+    digits), its labels when training class-conditionally, and, after [`prepare`], endless `(epoch, batch)` pairs
+    from any micro-batch on, decoded once and kept on the device when the set is small ([`DeviceBatches`]) or
+    streamed by a data loader, sharded per process either way.
 
+    Args:
+        run ([`RunConfig`]): The run's settings.
+        accelerator (`Accelerator`): The run's accelerator (loading happens on the main process first).
 
-def use_data_on_device(run, num_images: int, channels: int) -> bool:
-    """Whether to train from [`DeviceBatches`]: `--data_on_device yes`, or `auto` with a center crop and at most
-    2 GiB of uint8 images. `yes` with random crops is an error (crops are drawn by the data loader)."""
-    if run.data_on_device == "no":
-        return False
-    if not run.center_crop:
-        if run.data_on_device == "yes":
+    Attributes:
+        dataset: The `datasets.Dataset`, its image column undecoded until [`prepare`] sets the transform.
+        conditional (`bool`): Whether the run is class-conditional (labels given, or asked for).
+        num_classes (`int` or None), id2label (`dict` or None): The classes and their names (an image folder's
+            sub-folders, a `ClassLabel` column).
+    """
+
+    def __init__(self, run, accelerator: "Accelerator"):
+        with accelerator.main_process_first():
+            dataset = load_training_dataset(
+                run.dataset_name, run.train_data_dir, run.dataset_config_name, run.image_column, run.cache_dir,
+                run.max_train_samples, run.verify_images,
+            )  # fmt: skip
+        label = run.label_column
+        if run.class_label is not None:  # every image as one class, e.g. a flat folder fine-tuning a conditional model
+            dataset = dataset.remove_columns([c for c in dataset.column_names if c == label])
+            dataset = dataset.add_column(label, [run.class_label] * len(dataset))
+        has_labels = label in dataset.column_names
+        # an explicit --label_column asks for labels: a misspelled one is an error, not an unconditional run
+        conditional = has_labels or "label_column" in run.explicit
+        self.conditional = conditional if run.class_conditional is None else run.class_conditional
+        if self.conditional and not has_labels:
             raise ValueError(
-                "--data_on_device yes keeps center-cropped images; random crops (--no-center_crop) need the data "
-                "loader: pass --data_on_device no (or auto)."
+                f"--label_column {label!r} is not in the dataset; its columns are {dataset.column_names}. Pass "
+                "--label_column, or --no-class_conditional for unconditional training."
             )
-        return False
-    return run.data_on_device == "yes" or num_images * channels * run.resolution**2 <= DATA_ON_DEVICE_LIMIT
+        self.num_classes = count_classes(dataset, label) if self.conditional else None
+        self.id2label = class_names(dataset, label) if self.conditional else None
+        self.source = run.train_data_dir or run.dataset_name or "scikit-learn digits"
+        self.dataset, self.run, self.accelerator, self.batches_per_epoch, self._channels = (
+            dataset, run, accelerator, None, None
+        )  # fmt: skip
+
+    @property
+    def channels(self) -> int:
+        """The data's channel count ([`image_channels`]: 3 when any image is in colour)."""
+        if self._channels is None:
+            self._channels = image_channels(self.dataset, self.run.image_column)
+        return self._channels
+
+    def relabel(self, mapping: dict[int, int], num_classes: int) -> None:
+        """Trains label `i` as class `mapping[i]` (the data's classes onto a pretrained model's, by name)."""
+        labels = [mapping[int(i)] for i in self.dataset[self.run.label_column]]
+        self.dataset = self.dataset.remove_columns(self.run.label_column).add_column(self.run.label_column, labels)
+        self.num_classes = num_classes
+
+    def prepare(self, channels: int, batch_size: int) -> None:
+        """Sets the transform to `channels` at `--resolution`, and decodes the set onto the device (small sets,
+        `--data_on_device`) or makes the data loader, for batches of `batch_size` per process."""
+        run, accelerator = self.run, self.accelerator
+        self.on_device = use_data_on_device(run, len(self.dataset), channels)
+        self.dataset = self.dataset.with_transform(
+            make_transform(
+                run.image_column, channels, run.resolution, run.center_crop, run.random_flip and not self.on_device,
+                run.label_column if self.conditional else None,
+            )
+        )  # fmt: skip
+        if self.on_device:  # flips are drawn on the device
+            self.decoded = decode_dataset(self.dataset, num_workers=run.dataloader_num_workers)
+            self.loader = DeviceBatches(
+                self.decoded, batch_size, run.seed, accelerator.device, run.random_flip, accelerator.process_index,
+                accelerator.num_processes,
+            )  # fmt: skip
+        else:
+            self.loader = accelerator.prepare(
+                make_dataloader(
+                    self.dataset, batch_size, run.seed, run.dataloader_num_workers,
+                    pin_memory=accelerator.device.type == "cuda",
+                )
+            )  # fmt: skip
+        self.batches_per_epoch = len(self.loader)
+
+    def batches(self, start: int = 0) -> Iterator[tuple[int, dict]]:
+        """`(epoch, batch)` pairs without end from micro-batch `start` on, as an uninterrupted run sees them."""
+        if self.on_device:
+            return self.loader.resumable(start)
+        return resumable_batches(self.loader, self.accelerator, start)
+
+    def reference_images(self, limit: int = 50_000) -> torch.Tensor:
+        """Up to `limit` training images in [0, 1] (the FID reference when no statistics are given)."""
+        if self.on_device:
+            return (self.decoded["pixel_values"][:limit].float() / 127.5 - 1) / 2 + 0.5
+        return torch.stack([self.dataset[i]["pixel_values"] for i in range(min(len(self.dataset), limit))]) / 2 + 0.5
+
+    def describe(self) -> str:
+        return f"{len(self.dataset)} images ({'on the device' if self.on_device else 'streamed'})"

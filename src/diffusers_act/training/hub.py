@@ -173,6 +173,53 @@ def write_model_card(
     return readme
 
 
+def describe_run(run, config, global_batch: int, fine_tuned_discriminator: bool | None = None) -> tuple[str, str]:
+    """The recipe and the model of a run in words, for the log and the model card. `fine_tuned_discriminator` is
+    None for a run that starts from random weights, else whether the pretrained discriminator was loaded too."""
+    recipe = (f"preset `{run.preset}`" if run.preset else "no preset: the improved recipe for your own data") + (
+        f", global batch {global_batch}, curricula N(k) `{config.num_timesteps_schedule}` and mu(k) "
+        f"`{config.target_ema_schedule}`"
+    )
+    if fine_tuned_discriminator is not None:
+        parts = "generator and discriminator" if fine_tuned_discriminator else "generator"
+        model = f"fine-tuned from {run.pretrained_model_name_or_path} ({parts})"
+    elif run.model_config_name_or_path:
+        model = f"UNet config from {run.model_config_name_or_path}"
+    else:
+        model = f"the `{run.preset}` preset's UNet" if run.preset else (
+            f"a UNet sized for {run.resolution}x{run.resolution} (`auto_unet_config`)"
+        )  # fmt: skip
+    return recipe, model
+
+
+def run_card_fields(run, config, trainer, data, description: tuple[str, str], **fields) -> dict:
+    """The [`write_model_card`] arguments of a finished run (`fields` adds or replaces some: iterations, metrics,
+    precision, repo_id, title)."""
+    source, name = run.pretrained_model_name_or_path, run.dataset_name
+    hub_dataset = name if name and not Path(name).exists() else None  # the card links Hub ids only
+    local = f"a local {'dataset' if name else 'image'} folder" if name or run.train_data_dir else "scikit-learn digits"
+    shipped = "the target network"
+    if config.use_ema:
+        decay = trainer.ema.get_decay(trainer.ema.optimization_step)
+        shipped = f"the evaluation EMA (decay {config.ema_decay}, {config.ema_warmup}; {decay:.5g} at its last update)"
+    return dict(
+        dataset=hub_dataset or local,
+        dataset_id=hub_dataset,
+        recipe=description[0],
+        model=f"Model: {description[1]}",
+        shipped=shipped,
+        class_conditional=data.conditional,
+        resolution=run.resolution,
+        num_params=sum(p.numel() for p in trainer.shipped_unet().parameters()),
+        final_num_timesteps=config.final_num_timesteps,
+        flags=run.explicit,
+        metrics_note=f"Measured at the end of training on {run.fid_num_samples} one-step samples against the "
+        f"training images, with {run.fid_feature_extractor} features:",
+        base_model=source if source and not Path(source).exists() else None,
+        class_names=data.id2label,
+    ) | fields
+
+
 def prepare_hub_repo(repo_id: str, token: str | None = None, private: bool = False) -> str:
     """
     Checks, before any training, that a run can upload at its end: a token is at hand (`token`, or the one `hf auth

@@ -2,6 +2,7 @@
 """Fine-tuning: the networks of a saved `ACTPipeline` (a training run's output folder, a Hub repo, or an authors'
 checkpoint converted with `scripts/convert_act_original_to_diffusers.py`) as the starting point of a run."""
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -77,16 +78,8 @@ def pretrained_scheduler_settings(name_or_path: str, revision: str | None = None
     return {key: config[key] for key in SCHEDULER_SETTINGS if key in config}
 
 
-def check_pretrained_fits(
-    unet: UNet2DModel,
-    channels: int,
-    num_classes: int | None,
-    model_names: dict[int, str] | None = None,
-    data_names: dict[int, str] | None = None,
-    allow_other_classes: bool = False,
-) -> None:
-    """A clear error when the data do not fit the pretrained generator (channels, class conditioning, and class
-    names where both have them, unless `allow_other_classes`)."""
+def check_pretrained_fits(unet: UNet2DModel, channels: int, num_classes: int | None) -> None:
+    """A clear error when the data do not fit the pretrained generator (channels, class conditioning)."""
     if unet.config.in_channels != channels:
         raise ValueError(
             f"The pretrained generator takes {unet.config.in_channels}-channel images, the training data have "
@@ -106,11 +99,61 @@ def check_pretrained_fits(
         else:
             fix = "Pass --no-class_conditional to train it unconditionally."
         raise ValueError(f"The pretrained generator has {have}, the run trains with {want}. {fix}")
-    differ = {i: (model_names.get(i), name) for i, name in (data_names or {}).items() if model_names and
-              model_names.get(i) != name}  # fmt: skip
-    if differ and not allow_other_classes:
-        shown = "; ".join(f"class {i}: {old!r} in the model, {new!r} in the data" for i, (old, new) in differ.items())
+
+
+def match_classes(
+    model_names: dict[int, str] | None, data_names: dict[int, str] | None, allow_other_classes: bool = False
+) -> tuple[dict[int, int] | None, dict[int, str] | None]:
+    """
+    How the data's classes map onto a pretrained model's, by name, and the fine-tuned model's class names.
+
+    Every data class whose name the model has trains that model class (a subset of the classes, in any order). A
+    name the model lacks is an error unless `allow_other_classes`; then the ids are kept as they are (class id by
+    class id) and the data's names replace the model's at those ids (a model name the data give to another id is
+    dropped, so no name is listed twice).
+
+    Returns:
+        `(mapping, id2label)`: `{data id: model id}` (None when the ids stay), and the names to save.
+    """
+    if not model_names or not data_names:
+        return None, {**(model_names or {}), **(data_names or {})} or None
+    model_ids = {name: i for i, name in model_names.items()}
+    unknown = {i: name for i, name in data_names.items() if name not in model_ids}
+    if not unknown:
+        mapping = {i: model_ids[name] for i, name in data_names.items()}
+        return (None if all(i == j for i, j in mapping.items()) else mapping), dict(model_names)
+    if not allow_other_classes:
+        shown = ", ".join(map(repr, list(unknown.values())[:10]))
         raise ValueError(
-            f"The pretrained model's classes differ from the data's ({shown[:300]}): fine-tuning would train each "
-            "class id on other images. Name the data's classes as the model's, or pass --allow_other_classes."
+            f"The data's classes {shown} are not classes of the pretrained model (its classes are "
+            f"{', '.join(map(repr, list(model_names.values())[:10]))}): classes are matched by name. Rename the "
+            "data's classes (sub-folders) to the model's, or pass --allow_other_classes to train class id by class "
+            "id under the data's names."
         )
+    kept = {i: name for i, name in model_names.items() if name not in data_names.values()}
+    return None, dict(sorted({**kept, **data_names}.items()))
+
+
+def fine_tune_setup(run, config, data) -> tuple[UNet2DModel, ACTDiscriminator | None, object]:
+    """
+    The networks of `--pretrained_model_name_or_path`, and the run fitted to them: the scheduler settings the model
+    was trained with and its resolution (unless set), the data checked against it, and the data's classes mapped
+    onto the model's by name ([`match_classes`]; `data` is relabelled and takes the model's names).
+
+    Returns:
+        `(unet, discriminator, config)`.
+    """
+    name = run.pretrained_model_name_or_path
+    unet, discriminator = load_pretrained_networks(name, run.revision, run.variant)
+    trained_with = pretrained_scheduler_settings(name, run.revision)
+    config = dataclasses.replace(config, **{k: v for k, v in trained_with.items() if k not in run.explicit})
+    if "resolution" not in run.explicit:
+        run.resolution = unet.config.sample_size
+    check_pretrained_fits(unet, data.channels, data.num_classes)  # the data's channels, not the model's
+    mapping, data.id2label = match_classes(pretrained_class_names(name, run.revision), data.id2label,
+                                           run.allow_other_classes)  # fmt: skip
+    if mapping:
+        logger.info("Classes matched by name: " + ", ".join(f"{data.id2label[j]!r} trains class {j}" for j in
+                                                            sorted(mapping.values())))  # fmt: skip
+        data.relabel(mapping, unet.config.num_class_embeds)
+    return unet, discriminator, config

@@ -3,47 +3,31 @@
 the one way to build the models and optimizers it needs."""
 
 import copy
-import json
-import pickle
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
 from diffusers import UNet2DModel
-from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 from torch.profiler import record_function
 
-from ..models.discriminator import ACTDiscriminator, double_backward_attention
+from ..models.discriminator import double_backward_attention
 from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
 from .augmentation import AugmentController, DifferentiableAugment, ada_rate
+from .builder import build_training_parts
 from .config import ACTConfig
 from .curricula import (
+    Grid,
     adversarial_weight,
     consistency_loss_weight,
-    expected_consistency_loss_weight,
-    lognormal_index_probabilities,
     num_timesteps,
     sample_timestep_indices,
     target_ema_decay,
-)
-from .losses import (
-    discriminator_adversarial_loss,
-    generator_adversarial_loss,
-    make_distance,
-    r1_penalty,
-)
-
-
-class Grid(NamedTuple):
-    """The training grid of one N on one device, with what is derived from it once."""
-
-    sigmas: torch.Tensor  # t_0 < ... < t_{N-1}
-    mean_weight: float  # E_n[w(n)], for `normalize_loss_weight`
-    index_probabilities: torch.Tensor | None  # P(n) of the log-normal index distribution; None when uniform
+    training_grid,
+)  # fmt: skip
+from .losses import discriminator_adversarial_loss, generator_adversarial_loss, make_distance, r1_penalty
+from .state import load_trainer_state, save_trainer_state
 
 
 def consistency_function(
@@ -151,55 +135,8 @@ class ACTTrainer:
         """
         accelerator = accelerator or Accelerator()
         unet = UNet2DModel(**unet) if isinstance(unet, dict) else unet
-        target = copy.deepcopy(unet).requires_grad_(False)
-        if config.adversarial and discriminator is None:
-            structure = {
-                "head_type": "mean" if config.discriminator_head == "mean" else "pool2x2",
-                "final_norm": config.discriminator_head != "authors_no_norm",
-            }
-            if config.discriminator_block_out_channels:
-                structure["block_out_channels"] = config.discriminator_block_out_channels
-            discriminator = ACTDiscriminator.from_unet_config(unet.config, **structure)
-        ema = None
-        if config.use_ema:  # min_decay = decay turns off diffusers' (1 + k) / (10 + k) ramp
-            min_decay = config.ema_decay if config.ema_warmup == "constant" else 0.0
-            ema = EMAModel(
-                unet.parameters(), decay=config.ema_decay, min_decay=min_decay, model_cls=UNet2DModel,
-                model_config=unet.config, foreach=True,
-            )  # fmt: skip
-        betas, decay = (config.adam_beta1, config.adam_beta2), config.adam_weight_decay
-        # accelerate steps a prepared schedule once per process, hence the counts times num_processes
-        schedule = {
-            "num_warmup_steps": config.lr_warmup_steps * accelerator.num_processes,
-            "num_training_steps": config.total_steps * accelerator.num_processes,
-        }
-        eps = config.adam_epsilon
-        optimizer = torch.optim.RAdam(
-            unet.parameters(), lr=config.learning_rate, betas=betas, eps=eps, weight_decay=decay
-        )
-        objects = [unet, optimizer, get_scheduler(config.lr_scheduler, optimizer, **schedule)]
-        if config.adversarial:
-            d_betas = (config.discr_adam_beta1, config.discr_adam_beta2)
-            d_optimizer = torch.optim.RAdam(
-                discriminator.parameters(), lr=config.discr_learning_rate, betas=d_betas, eps=eps, weight_decay=decay
-            )
-            objects += [discriminator, d_optimizer, get_scheduler(config.lr_scheduler, d_optimizer, **schedule)]
-        prepared = accelerator.prepare(*objects)
-        unet, optimizer, schedulers = prepared[0], prepared[1], prepared[2::3]
-        discriminator, d_optimizer = (prepared[3], prepared[4]) if config.adversarial else (None, None)
-        target.to(accelerator.device)
-        if ema is not None:
-            ema.to(accelerator.device)
-        scheduler = ConsistencyACTScheduler(
-            num_train_timesteps=config.final_num_timesteps,
-            sigma_min=config.sigma_min,
-            sigma_max=config.sigma_max,
-            rho=config.rho,
-            noise_conditioning=config.noise_conditioning,
-        )
-        return cls(
-            unet, target, scheduler, optimizer, config, accelerator, discriminator, d_optimizer, schedulers, ema
-        )
+        parts = build_training_parts(unet, config, accelerator, discriminator)
+        return cls(**parts, config=config, accelerator=accelerator)
 
     def compile(self, mode: str | None = None) -> None:
         """
@@ -233,15 +170,7 @@ class ACTTrainer:
         `normalize_loss_weight`) and the index probabilities, computed once per N."""
         key = (num_timesteps, str(device))
         if key not in self._grids:
-            config = self.config
-            sigmas = self.scheduler.karras_sigmas(num_timesteps)
-            mean_weight = expected_consistency_loss_weight(
-                sigmas, config.loss_weighting, config.index_distribution, config.p_mean, config.p_std
-            )
-            probabilities = None
-            if config.index_distribution == "lognormal":
-                probabilities = lognormal_index_probabilities(sigmas, config.p_mean, config.p_std).to(device)
-            self._grids[key] = Grid(sigmas.to(device), mean_weight, probabilities)
+            self._grids[key] = training_grid(self.scheduler.karras_sigmas(num_timesteps), self.config, device)
         return self._grids[key]
 
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
@@ -483,7 +412,7 @@ class ACTTrainer:
             schedule.step()
         return logs
 
-    def sampled_unet(self) -> nn.Module:
+    def shipped_unet(self) -> nn.Module:
         """The network to sample and ship: a copy with the evaluation EMA's weights, else the target network."""
         if self.ema is None:
             return self.target_unet
@@ -510,65 +439,10 @@ class ACTTrainer:
                 setattr(self.ema, key, value)
 
     def save_state(self, directory: str | Path) -> None:
-        """
-        Writes the whole training state without pickles: the generator, target, discriminator and evaluation EMA as
-        safetensors, `trainer_state.json`, and the optimizer, learning-rate and gradient-scaler states in
-        `optimizers.pt` (tensors and plain values only, read back with `torch.load(weights_only=True)`). Call it on
-        the main process: under DDP these are identical on every process.
-        """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        unwrap = self.accelerator.unwrap_model
-        save_model(unwrap(self.unet), str(directory / "generator.safetensors"))
-        save_model(self.target_unet, str(directory / "target.safetensors"))
-        if self.discriminator is not None:
-            save_model(unwrap(self.discriminator), str(directory / "discriminator.safetensors"))
-        if self.ema is not None:
-            names = [name for name, _ in unwrap(self.unet).named_parameters()]
-            shadow = {name: p.detach().contiguous() for name, p in zip(names, self.ema.shadow_params, strict=True)}
-            save_file(shadow, directory / "ema.safetensors")
-        optimizers = {"generator": self.optimizer.state_dict()}
-        if self.discriminator_optimizer is not None:
-            optimizers["discriminator"] = self.discriminator_optimizer.state_dict()
-        optimizers["lr_schedulers"] = [schedule.state_dict() for schedule in self.lr_schedulers]
-        if self.accelerator.scaler is not None:
-            optimizers["scaler"] = self.accelerator.scaler.state_dict()
-        torch.save(optimizers, directory / "optimizers.pt")
-        (directory / "trainer_state.json").write_text(json.dumps(self.state_dict(), indent=2))
+        """Writes the whole training state without pickles ([`save_trainer_state`]; on the main process)."""
+        save_trainer_state(self, directory)
 
     def load_state(self, directory: str | Path) -> None:
-        """
-        Reads what [`save_state`] wrote, on every process. Nothing is read in a way that can run code: a file that
-        cannot be read so (a crafted pickle in `optimizers.pt`, a damaged safetensors file) is an error that names it.
-        """
-        directory, unwrap, device = Path(directory), self.accelerator.unwrap_model, str(self.accelerator.device)
-
-        def read(name: str, load):
-            try:
-                return load(directory / name)
-            except Exception as error:
-                reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-                if isinstance(error, pickle.UnpicklingError):  # torch.load(weights_only=True) refused it
-                    reason = "it holds pickled objects that only a code-running pickle load could read"
-                raise ValueError(
-                    f"Cannot read {directory / name} ({reason}). Resume from another checkpoint: checkpoint files are "
-                    "read as safetensors, JSON or weights-only torch files, never as pickles."
-                ) from error
-
-        read("generator.safetensors", lambda path: load_model(unwrap(self.unet), str(path), device=device))
-        read("target.safetensors", lambda path: load_model(self.target_unet, str(path), device=device))
-        if self.discriminator is not None:
-            read("discriminator.safetensors", lambda p: load_model(unwrap(self.discriminator), str(p), device=device))
-        if self.ema is not None:
-            shadow = read("ema.safetensors", lambda path: load_file(path, device=device))
-            names = [name for name, _ in unwrap(self.unet).named_parameters()]
-            self.ema.shadow_params = [shadow[name] for name in names]
-        optimizers = read("optimizers.pt", lambda path: torch.load(path, map_location="cpu", weights_only=True))
-        self.optimizer.load_state_dict(optimizers["generator"])
-        if self.discriminator_optimizer is not None:
-            self.discriminator_optimizer.load_state_dict(optimizers["discriminator"])
-        for schedule, state in zip(self.lr_schedulers, optimizers["lr_schedulers"], strict=True):
-            schedule.load_state_dict(state)
-        if self.accelerator.scaler is not None and "scaler" in optimizers:
-            self.accelerator.scaler.load_state_dict(optimizers["scaler"])
-        self.load_state_dict(read("trainer_state.json", lambda path: json.loads(path.read_text())))
+        """Reads what [`save_state`] wrote, on every process, never in a way that can run code
+        ([`load_trainer_state`])."""
+        load_trainer_state(self, directory)

@@ -10,13 +10,11 @@ from .editing import (
     strength_to_sigma,
 )
 from .pipeline_act import ACTPipeline
-from .pipeline_act_editing import (
-    ACTColorizationPipeline,
-    ACTDenoisingPipeline,
-    ACTImg2ImgPipeline,
-    ACTInterpolationPipeline,
-    ACTSuperResolutionPipeline,
-)
+from .pipeline_act_colorization import ACTColorizationPipeline
+from .pipeline_act_denoising import ACTDenoisingPipeline
+from .pipeline_act_img2img import ACTImg2ImgPipeline
+from .pipeline_act_interpolation import ACTInterpolationPipeline
+from .pipeline_act_super_resolution import ACTSuperResolutionPipeline
 
 __all__ = [
     "ACTPipeline",

@@ -92,12 +92,8 @@ class ACTPipeline(DiffusionPipeline):
     # Saving
     # ----------------------------------------------------------------------------------------------------------
     def save_config(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs) -> None:
-        """
-        Writes `model_index.json` (called by `save_pretrained`), and beside it the pipeline's and the scheduler's
-        code, named in `model_index.json` as a diffusers custom pipeline: where this package is not imported,
-        `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` runs that code (see
-        `diffusers_act.pipelines.remote_code`).
-        """
+        """Writes `model_index.json` (called by `save_pretrained`) and beside it the pipeline's and the scheduler's
+        code, which diffusers runs where this package is not imported (`diffusers_act.pipelines.remote_code`)."""
         super().save_config(save_directory, push_to_hub=push_to_hub, **kwargs)
         try:  # not an import statement: diffusers' remote-code loader would ask to `pip install` the package
             remote_code = importlib.import_module("diffusers_act.pipelines.remote_code")
@@ -108,7 +104,7 @@ class ACTPipeline(DiffusionPipeline):
                 "PyPI: `pip install -e .` in a clone of its repository, or a wheel built there) and save again."
             )
             return
-        remote_code.write_remote_code(save_directory)
+        remote_code.write_remote_code(save_directory, type(self))
 
     # ----------------------------------------------------------------------------------------------------------
     # Input checking and preparation
@@ -294,7 +290,7 @@ class ACTPipeline(DiffusionPipeline):
     @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
-        batch_size: int = 1,
+        batch_size: int | None = None,
         class_labels: int | list[int] | torch.Tensor | None = None,
         num_inference_steps: int | None = None,
         timesteps: list[int] | None = None,
@@ -311,8 +307,9 @@ class ACTPipeline(DiffusionPipeline):
         Generates images.
 
         Args:
-            batch_size (`int`, defaults to 1):
-                Number of images.
+            batch_size (`int`, *optional*):
+                Number of images; defaults to the number of images to inpaint (`image`, `mask_image`) or of
+                `latents`, else 1.
             class_labels (`int`, `str`, `list[int]`, `list[str]` or `torch.Tensor`, *optional*):
                 Classes for a class-conditional UNet (ids, or names of `id2label`): one for all images or one per
                 image. Drawn at random from `generator` when the UNet is class-conditional and none are given.
@@ -347,17 +344,10 @@ class ACTPipeline(DiffusionPipeline):
         """
         if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
-        self.check_inputs(
-            batch_size,
-            num_inference_steps,
-            timesteps,
-            image,
-            mask_image,
-            generator,
-            latents,
-            output_type,
-            callback_on_step_end_tensor_inputs,
-        )
+        if batch_size is None:  # as diffusers' inpainting pipelines: one output per image given
+            batch_size = max(_count(image), _count(mask_image)) if image is not None else _count(latents)
+        self.check_inputs(batch_size, num_inference_steps, timesteps, image, mask_image, generator, latents,
+                          output_type, callback_on_step_end_tensor_inputs)  # fmt: skip
         device, dtype = self._execution_device, self.unet.dtype
         if num_inference_steps is None and timesteps is None:
             num_inference_steps = 1
@@ -424,6 +414,13 @@ class ACTPipeline(DiffusionPipeline):
         if not return_dict:
             return (images,)
         return ImagePipelineOutput(images=images)
+
+
+def _count(images: "ImageInput | None") -> int:
+    """How many images `images` holds (a list, or a batch array / tensor); 1 for None or a single image."""
+    if isinstance(images, list):
+        return sum(map(_count, images))
+    return images.shape[0] if getattr(images, "ndim", 0) == 4 else 1
 
 
 def _check_image_values(name: str, value: "ImageInput | None") -> None:
