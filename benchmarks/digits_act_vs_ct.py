@@ -2,9 +2,9 @@
 """Does ACT beat consistency training at a small batch? The paper's claim, tested on scikit-learn's digits on CPU.
 
 Three runs per recipe, all `examples/train_act/train_act.py --preset digits` (run as a subprocess, as a user would),
-on the first 1,347 digits at 16x16, for the same number of iterations: consistency training (CT) at batch B, ACT at
-batch B, and CT at batch 6B; the runs differ from the preset only in `--train_batch_size` and `--adv_weight 0`. Two
-recipes:
+on the first 1,347 digits at the preset's resolution (their native 8x8), for the same number of iterations:
+consistency training (CT) at batch B, ACT at batch B, and CT at batch 6B; the runs differ from the preset only in
+`--train_batch_size` and `--adv_weight 0`. Two recipes:
 
 - `improved`: the preset itself: doubling N(k) (s0=10, s1=160), teacher = current weights, log-normal n,
   1/(t_{n+1} - t_n) weight divided by its mean over n (`--normalize_loss_weight`, so that the consistency loss keeps
@@ -13,14 +13,15 @@ recipes:
 - `paper`: the preset with the ACT paper's CT curricula instead: N(k) of Consistency Models (s0=2, s1=150), EMA
   target mu0=0.9 (sampled at the end), uniform n, unweighted loss; lambda = 0.3 as the paper's CIFAR-10.
 
-Both use the preset's pseudo-Huber distance (LPIPS is meaningless on 16x16 grey digits and needs downloaded VGG
+Both use the preset's pseudo-Huber distance (LPIPS is meaningless on 8x8 grey digits and needs downloaded VGG
 weights) and lr 5e-4 for G and D (RAdam, betas (0, 0.99)). Every `--eval_every` iterations the run's sampled network
-makes `--fid_num_samples` one-step samples, scored in the feature space of a small digits classifier (trained with a
-fixed seed; its held-out accuracy is reported): FID against the 1,347 training digits, improved precision/recall,
-the effective share of the ten digits among the samples (label coverage; 0.1 = one digit only) and the share
-classified as the digit asked for. Two references: the 450 held-out digits against the training digits (what new
-digits from the same source score) and `--fid_num_samples` of the training digits themselves (what reproducing the
-training set scores). The first is not a lower bound: a model that reproduces training digits scores below it.
+makes `--fid_num_samples` one-step samples, scored in the feature space of a small digits classifier at the preset's
+resolution, as the runs score themselves (trained with a fixed seed; its held-out accuracy is reported): FID against
+the 1,347 training digits, improved precision/recall, the effective share of the ten digits among the samples (label
+coverage; 0.1 = one digit only) and the share classified as the digit asked for. Two references: the 450 held-out
+digits against the training digits (what new digits from the same source score) and `--fid_num_samples` of the
+training digits themselves (what reproducing the training set scores). The first is not a lower bound: a model that
+reproduces training digits scores below it.
 
 Every run is repeated over `--seeds` (0, 1, 2 by default); the report gives, per run, the mean, standard deviation
 and per-seed values of the final and best FID, precision, recall and class accuracy; a paired comparison of ACT and
@@ -202,9 +203,10 @@ def main(argv=None) -> str:
     if unknown:
         parser.error(f"--recipes: unknown recipe(s) {unknown}; choose from {list(RECIPES)}")
 
-    classifier, accuracy = train_digits_classifier(16, seed=0)
-    train_x, _ = digits_tensors(16, "train")
-    test_x, _ = digits_tensors(16, "test")
+    resolution = PRESETS["digits"]["resolution"]  # the preset's, as its runs evaluate themselves
+    classifier, accuracy = train_digits_classifier(resolution, seed=0)
+    train_x, _ = digits_tensors(resolution, "train")
+    test_x, _ = digits_tensors(resolution, "test")
     floor = compute_metrics(test_x, train_x, classifier, inception_score_splits=None)
     pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:num_samples]
     training_digits = compute_metrics(train_x[pick], train_x, classifier, inception_score_splits=None)

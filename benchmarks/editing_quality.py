@@ -7,11 +7,12 @@ python benchmarks/editing_quality.py --model /path/to/digits-model --model_descr
 The model must not have seen the test digits: train it with `--preset digits --max_train_samples 1347` (the first
 1,347 digits; the bare quickstart trains on all 1,797), e.g. the ACT run of `benchmarks/digits_act_vs_ct.py`.
 
-For each of the 450 test digits (16x16), the edit's input is made (the 4x4 average-pooled digit; the digit with a part
-masked out), the digit is restored, and the digits classifier (`train_digits_classifier(16, seed=0)`) is asked which
-digit it sees. The table gives the share assigned to the true label: ACT with the true label given to the model, ACT
-with a random label (what a class-conditional model gets when no label is given), and a simple baseline (bicubic
-upsampling; filling the hole with the mean training digit). It is written into docs/benchmarks.md.
+For each of the 450 test digits (at the model's resolution, 8x8 for the digits preset), the edit's input is made (the
+digit average-pooled to a quarter and to half its side, 2x2 and 4x4 for 8x8 digits; the digit with a part masked out),
+the digit is restored, and the digits classifier at the model's resolution (`train_digits_classifier(size, seed=0)`)
+is asked which digit it sees. The table gives the share assigned to the true label: ACT with the true label given to
+the model, ACT with a random label (what a class-conditional model gets when no label is given), and a simple
+baseline (bicubic upsampling; filling the hole with the mean training digit). It is written into docs/benchmarks.md.
 """
 
 import argparse
@@ -31,12 +32,12 @@ from diffusers_act.evaluation import digits_tensors, train_digits_classifier  # 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def masks(size: int = 16) -> dict[str, torch.Tensor]:
+def masks(size: int) -> dict[str, torch.Tensor]:
     """Repaint masks (True = repainted) of the inpainting rows."""
     bottom, centre = torch.zeros(1, 1, size, size, dtype=torch.bool), torch.zeros(1, 1, size, size, dtype=torch.bool)
     bottom[..., size // 2 :, :] = True
     centre[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = True
-    return {"bottom half": bottom, "centre 8x8": centre}
+    return {"bottom half": bottom, f"centre {size // 2}x{size // 2}": centre}
 
 
 @torch.no_grad()
@@ -45,26 +46,29 @@ def measure(model: str, steps: tuple[int, ...], seed: int) -> tuple[list[tuple],
     pipe.set_progress_bar_config(disable=True)
     sr = ACTSuperResolutionPipeline.from_pipe(pipe)
     sr.set_progress_bar_config(disable=True)
-    classifier, accuracy = train_digits_classifier(16, seed=0)
-    digits, labels = digits_tensors(16, "test")
-    train_digits, _ = digits_tensors(16, "train")
+    size = pipe.unet.config.sample_size
+    classifier, accuracy = train_digits_classifier(size, seed=0)
+    digits, labels = digits_tensors(size, "test")
+    train_digits, _ = digits_tensors(size, "train")
 
     def share(images: torch.Tensor) -> float:
         return (classifier.logits(images.clamp(0, 1)).argmax(1) == labels).float().mean().item()
 
     rows = []
-    small = F.avg_pool2d(digits, 4)
-    bicubic = F.interpolate(small, size=(16, 16), mode="bicubic", align_corners=False)
-    rows.append(("super-resolution 4x4 -> 16x16", "bicubic upsampling", "-", share(bicubic), None))
-    for n in steps:
-        for given, class_labels in (("true", labels), ("random", None)):
-            generator = torch.Generator().manual_seed(seed)
-            out = sr(image=small, class_labels=class_labels, num_inference_steps=n, generator=generator,
-                     output_type="latent").images  # fmt: skip
-            error = (F.avg_pool2d(out, 4) - (small * 2 - 1)).abs().max().item()  # the kept block averages
-            rows.append(("super-resolution 4x4 -> 16x16", f"ACT, {given} label", n, share(out / 2 + 0.5), error))
+    for factor in (4, 2):  # from a quarter and from half the side
+        small = F.avg_pool2d(digits, factor)
+        edit = f"super-resolution {size // factor}x{size // factor} -> {size}x{size}"
+        bicubic = F.interpolate(small, size=(size, size), mode="bicubic", align_corners=False)
+        rows.append((edit, "bicubic upsampling", "-", share(bicubic), None))
+        for n in steps:
+            for given, class_labels in (("true", labels), ("random", None)):
+                generator = torch.Generator().manual_seed(seed)
+                out = sr(image=small, class_labels=class_labels, num_inference_steps=n, generator=generator,
+                         output_type="latent").images  # fmt: skip
+                error = (F.avg_pool2d(out, factor) - (small * 2 - 1)).abs().max().item()  # the kept block averages
+                rows.append((edit, f"ACT, {given} label", n, share(out / 2 + 0.5), error))
     mean_digit = train_digits.mean(0, keepdim=True)
-    for name, repaint in masks().items():
+    for name, repaint in masks(size).items():
         filled = torch.where(repaint, mean_digit, digits)
         rows.append((f"inpainting, {name}", "mean training digit", "-", share(filled), None))
         for n in steps:

@@ -4,7 +4,8 @@
 
 python scripts/make_editing_figures.py --model /path/to/quickstart-model
 
-The digits pictures use the quickstart model (`--preset digits`, 16x16 grey, class-conditional). Colorization needs an
+The digits pictures use the quickstart model (`--preset digits`, 8x8 grey, class-conditional), shown enlarged with
+nearest-neighbour pixels. Colorization needs an
 RGB model: unless `--rgb_model` holds one, a tiny one is trained on CPU (a few minutes) on the training digits tinted
 with random colours, with examples/train_act/train_act.py.
 """
@@ -43,10 +44,10 @@ def tint(digits: torch.Tensor, seed: int) -> torch.Tensor:
     return digits * torch.tensor(colours, dtype=digits.dtype)[:, :, None, None]
 
 
-def train_rgb_model(output_dir: Path, steps: int) -> None:
+def train_rgb_model(output_dir: Path, steps: int, size: int) -> None:
     """Writes the training digits, tinted, as an image folder and trains a tiny unconditional RGB model on them."""
     data_dir = output_dir.parent / f"{output_dir.name}-data"
-    images, _ = digits_tensors(16, "train")
+    images, _ = digits_tensors(size, "train")
     folder = data_dir / "tinted"
     folder.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(tint(images, seed=0)):
@@ -57,7 +58,7 @@ def train_rgb_model(output_dir: Path, steps: int) -> None:
     (data_dir / "unet_config.json").write_text(json.dumps({"_class_name": "UNet2DModel", **unet_config}))
     command = [sys.executable, str(ROOT / "examples/train_act/train_act.py"), "--preset", "digits",
                "--model_config_name_or_path", str(data_dir / "unet_config.json"),
-               "--train_data_dir", str(data_dir), "--resolution", "16", "--no-class_conditional",
+               "--train_data_dir", str(data_dir), "--resolution", str(size), "--no-class_conditional",
                "--max_train_steps", str(steps), "--output_dir", str(output_dir), "--report_to", "none",
                "--checkpointing_steps", str(steps), "--validation_steps", str(steps)]  # fmt: skip
     print(" ".join(command))
@@ -86,8 +87,9 @@ def save_grid(rows: list[torch.Tensor], labels: list[str], path: Path, size: int
     print("wrote", path)
 
 
-def strokes(size: int = 16) -> tuple[torch.Tensor, list[int]]:
-    """Rough stroke drawings of a few digits (thick lines on black), as a user might paint them."""
+def strokes(size: int) -> tuple[torch.Tensor, list[int]]:
+    """Rough stroke drawings of a few digits (thick lines on black), as a user might paint them: drawn on a 16x16
+    canvas and area-resized to `size`."""
     drawings = {
         0: [[(5, 3), (10, 3), (12, 8), (10, 13), (5, 13), (3, 8), (5, 3)]],
         1: [[(8, 2), (8, 14)], [(6, 4), (8, 2)]],
@@ -98,10 +100,11 @@ def strokes(size: int = 16) -> tuple[torch.Tensor, list[int]]:
     }
     images = []
     for lines in drawings.values():
-        canvas = PIL.Image.new("L", (size, size), 0)
+        canvas = PIL.Image.new("L", (16, 16), 0)
         draw = PIL.ImageDraw.Draw(canvas)
         for line in lines:
             draw.line(line, fill=255, width=2)
+        canvas = canvas.resize((size, size), PIL.Image.BOX)
         images.append(torch.from_numpy(np.asarray(canvas, np.float32) / 255)[None])
     return torch.stack(images), list(drawings)
 
@@ -123,27 +126,29 @@ def main(argv=None) -> None:
 
     pipe = ACTPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
-    test_x, test_y = digits_tensors(16, "test")
+    size = pipe.unet.config.sample_size
+    test_x, test_y = digits_tensors(size, "test")
     picks = torch.arange(0, 450, 450 // 8)[:8]
     digits, labels = test_x[picks], test_y[picks]
 
-    # super-resolution from 4x4
+    # super-resolution from a quarter and from half the side (2x2 and 4x4 for 8x8 digits)
     sr = ACTSuperResolutionPipeline.from_pipe(pipe)
     sr.set_progress_bar_config(disable=True)
-    small = F.avg_pool2d(digits, 4)
-    bicubic = F.interpolate(small, size=(16, 16), mode="bicubic", align_corners=False).clamp(0, 1)
-    with_label = sr(image=small, class_labels=labels, num_inference_steps=4, generator=gen(0), output_type="pt")
-    no_label = sr(image=small, num_inference_steps=4, generator=gen(0), output_type="pt")
-    save_grid(
-        [small, bicubic, with_label.images, no_label.images, digits],
-        ["4x4 input", "bicubic", "ACT, true label", "ACT, random label", "original 16x16"],
-        out / "editing_super_resolution.png",
-    )
+    rows, names = [], []
+    for factor in (4, 2):
+        small = F.avg_pool2d(digits, factor)
+        bicubic = F.interpolate(small, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+        with_label = sr(image=small, class_labels=labels, num_inference_steps=4, generator=gen(0), output_type="pt")
+        no_label = sr(image=small, num_inference_steps=4, generator=gen(0), output_type="pt")
+        side = f"{size // factor}x{size // factor}"
+        rows += [small, bicubic, with_label.images, no_label.images]
+        names += [f"{side} input", f"{side}, bicubic", f"{side}, ACT, true label", f"{side}, ACT, random label"]
+    save_grid([*rows, digits], [*names, f"original {size}x{size}"], out / "editing_super_resolution.png")
 
     # guided editing from strokes
     img2img = ACTImg2ImgPipeline.from_pipe(pipe)
     img2img.set_progress_bar_config(disable=True)
-    guides, guide_labels = strokes()
+    guides, guide_labels = strokes(size)
     rows, names = [guides], ["strokes"]
     for strength, steps in ((0.45, 1), (0.6, 1), (0.6, 2), (0.75, 2)):
         edited = img2img(image=guides, strength=strength, class_labels=guide_labels, num_inference_steps=steps,
@@ -176,7 +181,7 @@ def main(argv=None) -> None:
     # colorization on a tiny RGB model
     rgb_dir = Path(args.rgb_model)
     if not (rgb_dir / "model_index.json").is_file():
-        train_rgb_model(rgb_dir, args.rgb_train_steps)
+        train_rgb_model(rgb_dir, args.rgb_train_steps, size)
     colorize = ACTColorizationPipeline.from_pipe(ACTPipeline.from_pretrained(rgb_dir))
     colorize.set_progress_bar_config(disable=True)
     tinted = tint(digits, seed=1)

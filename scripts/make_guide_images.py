@@ -17,7 +17,7 @@ from diffusers_act.evaluation import digits_tensors
 
 
 def grid(rows: list[list[np.ndarray]], scale: int = 4) -> PIL.Image.Image:
-    """uint8 grey images in rows, with a 1-pixel white border, enlarged `scale` times."""
+    """uint8 grey images in rows, with a 1-pixel white border, enlarged `scale` times (nearest-neighbour)."""
     lines = [np.concatenate([np.pad(im, 1, constant_values=255) for im in row], axis=1) for row in rows]
     image = np.concatenate(lines, axis=0)
     return PIL.Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), PIL.Image.NEAREST)
@@ -45,7 +45,8 @@ def main(argv=None) -> None:
         out = pipe(batch_size=10, class_labels=list(range(10)), num_inference_steps=steps, generator=generator,
                    output_type="np").images  # fmt: skip
         rows.append(to_uint8(out))
-    grid(rows).save(output / "quickstart_multistep.png")
+    scale = max(4, 64 // size)  # 8x8 digits shown at 64x64
+    grid(rows, scale).save(output / "quickstart_multistep.png")
 
     # held-out digits with their lower half repainted (4 steps), conditioned on their labels
     known, labels = digits_tensors(size, "test")
@@ -56,7 +57,7 @@ def main(argv=None) -> None:
     masked = [np.where(mask > 0, 128, im).astype(np.uint8) for im in shown]
     out = pipe(batch_size=10, image=known, mask_image=PIL.Image.fromarray(mask), class_labels=labels,
                num_inference_steps=4, generator=torch.Generator().manual_seed(0), output_type="np").images  # fmt: skip
-    grid([shown, masked, to_uint8(out)]).save(output / "quickstart_inpainting.png")
+    grid([shown, masked, to_uint8(out)], scale).save(output / "quickstart_inpainting.png")
 
 
 if __name__ == "__main__":

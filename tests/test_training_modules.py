@@ -324,11 +324,19 @@ def test_sample_grid_blocks_per_number_of_steps():
     unet = tiny_unet(in_channels=1, out_channels=1, num_class_embeds=3)
     from diffusers_act import ConsistencyACTScheduler
 
-    grid = sample_grid(unet, ConsistencyACTScheduler(), num_images=5, seed=0, num_classes=3, steps=(1, 2))
+    kwargs = {"num_images": 5, "seed": 0, "num_classes": 3, "steps": (1, 2)}
+    grid = sample_grid(unet, ConsistencyACTScheduler(), display_size=8, **kwargs)
     assert grid.size == (3 * 8, 2 * 2 * 8) and grid.mode == "L"  # 3 columns, 2 rows per block, 2 blocks
-    again = sample_grid(unet, ConsistencyACTScheduler(), num_images=5, seed=0, num_classes=3, steps=(1, 2))
+    again = sample_grid(unet, ConsistencyACTScheduler(), display_size=8, **kwargs)
     assert np.array_equal(np.asarray(grid), np.asarray(again))
     assert (np.asarray(grid)[8:16, 16:24] == 255).all()  # the unused 6th cell of the first block is white
+    # by default 8x8 samples are shown 4x larger, each pixel a 4x4 block (nearest-neighbour), in a 2-pixel grey frame
+    shown = np.asarray(sample_grid(unet, ConsistencyACTScheduler(), **kwargs))
+    assert shown.shape == (2 * 2 * 36, 3 * 36)
+    cells = shown.reshape(4, 36, 3, 36).transpose(0, 2, 1, 3)
+    assert (cells[:, :, :2] == 128).all() and (cells[:, :, :, -2:] == 128).all()
+    enlarged = np.asarray(grid).repeat(4, axis=0).repeat(4, axis=1).reshape(4, 32, 3, 32).transpose(0, 2, 1, 3)
+    assert np.array_equal(cells[:, :, 2:-2, 2:-2], enlarged)
 
 
 def test_act_aug_reads_the_penalty_without_lambda():

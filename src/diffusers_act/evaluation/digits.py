@@ -1,6 +1,7 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """A classifier of scikit-learn's bundled 8x8 handwritten digits whose features give a digits-specific FID (Inception
-features mean little on 16x16 grey digits). The digits themselves are loaded by `diffusers_act.training.data`."""
+features mean little on 8x8 grey digits); it works at any resolution the digits are resized to, 8x8 (their own) for the
+digits preset. The digits themselves are loaded by `diffusers_act.training.data`."""
 
 import functools
 import logging

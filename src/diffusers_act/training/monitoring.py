@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import torch
 from accelerate import Accelerator
 from diffusers import UNet2DModel
@@ -27,8 +28,14 @@ def sample_grid(
     seed: int = 0,
     num_classes: int | None = None,
     steps: tuple = (1, 2),
+    display_size: int = 32,
 ) -> PIL.Image.Image:
-    """A fixed-seed grid: one block of rows per number of sampling steps, the same noise (and labels) in each."""
+    """
+    A fixed-seed grid: one block of rows per number of sampling steps, the same noise (and labels) in each. Images
+    smaller than `display_size` pixels are enlarged by a whole factor with nearest-neighbour pixels and framed (8x8
+    digits are shown at 32x32, each generated pixel a 4x4 block), so that the grid is legible; the samples
+    themselves keep their size.
+    """
     pipe = ACTPipeline(unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
     labels = (torch.arange(num_images) % num_classes).tolist() if num_classes else None
@@ -41,6 +48,12 @@ def sample_grid(
             batch_size=num_images, class_labels=labels, num_inference_steps=num_inference_steps, generator=generator
         ).images
         images += block + [PIL.Image.new(block[0].mode, block[0].size, 255)] * (rows_per_block * cols - num_images)
+    scale = max(1, display_size // max(images[0].size))
+    if scale > 1:  # enlarged, with a 2-pixel grey frame so that neighbouring digits do not run together
+        images = [
+            PIL.ImageOps.expand(image.resize((image.width * scale, image.height * scale), PIL.Image.NEAREST), 2, 128)
+            for image in images
+        ]
     return make_image_grid(images, rows=rows_per_block * len(steps), cols=cols).convert(images[0].mode)
 
 
