@@ -558,7 +558,7 @@ def test_resuming_with_another_number_of_processes_is_warned_about(places, tmp_p
     (checkpoint / "checkpoint.json").write_text(json.dumps(manifest))
     reset_accelerator_state()
     run, config = parse_args([*SMALL])
-    trainer = ACTTrainer.build(unet_config("digits", 16, 1, 10), config, Accelerator(cpu=True))
+    trainer = ACTTrainer.build(unet_config("digits", run.resolution, 1, 10), config, Accelerator(cpu=True))
     with caplog.at_level("WARNING"):
         CheckpointManager(two, trainer.accelerator).load(checkpoint, trainer)
     assert f"{checkpoint} was written by 2 process(es) and this run has 1: from here on the global batch is 1/2 of " \

@@ -47,10 +47,10 @@ def test_bare_readme_command_writes_a_usable_model(tmp_path):
     output = run(tmp_path, "--max_train_steps", "4", "--validation_steps", "2", "--checkpointing_steps", "2")
     pipe = ACTPipeline.from_pretrained(output)
     pipe.set_progress_bar_config(disable=True)
-    assert pipe.unet.config.sample_size == 16 and pipe.unet.config.in_channels == 1
+    assert pipe.unet.config.sample_size == 8 and pipe.unet.config.in_channels == 1
     assert pipe.unet.config.num_class_embeds == 10
     images = pipe(batch_size=3, class_labels=[1, 2, 3], generator=torch.Generator().manual_seed(0)).images
-    assert [im.size for im in images] == [(16, 16)] * 3 and images[0].mode == "L"
+    assert [im.size for im in images] == [(8, 8)] * 3 and images[0].mode == "L"
     assert ACTDiscriminator.from_pretrained(output / "discriminator").config.num_class_embeds == 10
     card = ModelCard.load(output / "README.md")
     assert "act" in card.data.tags and card.data.library_name == "diffusers"
@@ -296,7 +296,7 @@ def make_image_folder(root, bad=False):
         (["--dataset_name", "no-such-user/no-such-dataset"], r"--train_data_dir"),
         (["--image_column", "pixels"], r"its columns are \['image', 'label'\]"),
         (["--label_column", "digit"], r"its columns are \['image', 'label'\]"),
-        (["--resolution", "18"], r"multiple of 4 \(e.g. 16 or 20\)"),
+        (["--resolution", "9"], r"multiple of 2 \(e.g. 8 or 10\)"),
         (["--resume_from_checkpoint", "/no/such/checkpoint-3"], "not a complete checkpoint"),
         (["--train_data_dir", "/no/such/folder"], "is not a folder"),
     ],
@@ -427,7 +427,7 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
     rng = np.random.default_rng(0)
     for i in range(12):
         PIL.Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(flat / f"{i}.png")
-    ft = ["--pretrained_model_name_or_path", str(first), "--train_data_dir", str(flat), "--resolution", "16"]
+    ft = ["--pretrained_model_name_or_path", str(first), "--train_data_dir", str(flat), "--resolution", "8"]
     with pytest.raises(ValueError, match=r"Pass --class_label K \(0 <= K < 10\) to train every image as class K"):
         run(tmp_path, *FAST, *ft, name="flat1")
     with pytest.raises(ValueError, match="--class_label trains class-conditionally: leave out --no-class_conditional"):
@@ -446,7 +446,7 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
             image = PIL.Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8))
             image.save(tmp_path / "named" / name / f"{i}.png")
     named = ["--pretrained_model_name_or_path", str(first), "--train_data_dir", str(tmp_path / "named"),
-             "--resolution", "16", "--train_batch_size", "4", "--max_train_steps", "1"]  # fmt: skip
+             "--resolution", "8", "--train_batch_size", "4", "--max_train_steps", "1"]  # fmt: skip
     differ = r"The data's classes 'cat', 'dog' are not classes of the pretrained model \(its classes are '0', '1',"
     with pytest.raises(ValueError, match=differ):
         run(tmp_path, *FAST, *named, name="named1")

@@ -93,7 +93,8 @@ def unet_config(
         lower, upper = (resolution // factor) * factor, (resolution // factor + 1) * factor
         raise ValueError(
             f"--resolution {resolution} does not fit this UNet: its {len(config['block_out_channels'])} levels "
-            f"halve the image {int(math.log2(factor))} times, so the resolution must be a multiple of {factor} "
+            f"halve the image {'once' if factor == 2 else f'{int(math.log2(factor))} times'}, so the resolution "
+            f"must be a multiple of {factor} "
             f"(e.g. {max(lower, factor)} or {upper})."
         )
     return config

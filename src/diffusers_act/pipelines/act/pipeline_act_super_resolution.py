@@ -16,7 +16,7 @@ SUPER_RESOLUTION_EXAMPLE = """
 
         >>> pipe = ACTPipeline.from_pretrained("user/act-digits")
         >>> upscale = ACTSuperResolutionPipeline.from_pipe(pipe)
-        >>> big = upscale(image=small_4x4, class_labels=3, num_inference_steps=4).images[0]  # 16x16
+        >>> big = upscale(image=small_2x2, class_labels=3, num_inference_steps=4).images[0]  # 8x8
         ```
 """
 
