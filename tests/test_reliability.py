@@ -368,7 +368,7 @@ def test_disk_full_while_saving_is_one_line_and_keeps_earlier_checkpoints(places
     def no_space(*args, **kwargs):  # what safetensors raises on a full disk (its Rust I/O error)
         raise Exception("Error while serializing: I/O error: No space left on device (os error 28)")
 
-    monkeypatch.setattr("diffusers_act.training.trainer.save_model", no_space)
+    monkeypatch.setattr("diffusers_act.training.state.save_model", no_space)
     reset_accelerator_state()
     with pytest.raises(SystemExit):
         run_command_line(train_act.main, [*SMALL, "--output_dir", str(full), "--resume_from_checkpoint", "latest",
@@ -424,7 +424,7 @@ def test_a_really_full_disk_is_one_line_for_each_writer(small_tmpfs, capsys):
 
 
 def test_trainer_state_schema(places):
-    from diffusers_act.training.checkpoints import trainer_state_problems
+    from diffusers_act.training.state import trainer_state_problems
 
     good = json.loads((places / "RUN" / "checkpoint-2" / "training" / "trainer_state.json").read_text())
     assert trainer_state_problems(good) == []
@@ -587,7 +587,7 @@ def test_resuming_continues_the_run_that_wrote_the_checkpoint(places, tmp_path, 
     # data of another kind (no labels): one error that names the difference, not a failed read of the weights
     reset_accelerator_state()
     another_run = r"checkpoint-2 is of another run than this one: num_class_embeds 10 in the checkpoint, None in this"
-    with pytest.raises(ValueError, match=another_run + r"; class names \{'0': '0'"):
+    with pytest.raises(ValueError, match=another_run + r" run; class names \{'0': '0'"):
         train_act.main([*resume, "latest", "--no-class_conditional"])
     # a checkpoint named as diffusers' scripts name it (inside --output_dir); other data and another length are said
     reset_accelerator_state()

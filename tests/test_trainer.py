@@ -398,13 +398,12 @@ def test_torch_compile_gives_the_eager_losses_and_weights():
 
 
 def test_index_probabilities_are_computed_once_per_grid(monkeypatch):
-    import diffusers_act.training.curricula as trainer_module
+    import diffusers_act.training.trainer as trainer_module
+    from diffusers_act.training.curricula import lognormal_index_probabilities
 
     calls = []
-    original = trainer_module.lognormal_index_probabilities
-    monkeypatch.setattr(
-        trainer_module, "lognormal_index_probabilities", lambda *a, **k: calls.append(1) or original(*a, **k)
-    )
+    original = trainer_module.training_grid
+    monkeypatch.setattr(trainer_module, "training_grid", lambda *a, **k: calls.append(1) or original(*a, **k))
     config = ACTConfig(total_steps=6, s0=4, s1=8, index_distribution="lognormal", adv_weight=0.0)
     trainer = make_trainer(config)
     for step in range(6):
@@ -412,7 +411,7 @@ def test_index_probabilities_are_computed_once_per_grid(monkeypatch):
     sizes = {trainer.curriculum(k)[0] for k in range(6)}
     assert len(sizes) > 1 and len(calls) == len(sizes)  # one per N, not one per draw (two per iteration)
     grid = trainer.grid(trainer.curriculum(0)[0], torch.device("cpu"))
-    torch.testing.assert_close(grid.index_probabilities, original(grid.sigmas))
+    torch.testing.assert_close(grid.index_probabilities, lognormal_index_probabilities(grid.sigmas))
 
 
 def test_device_batches_read_nothing_back_from_the_device():

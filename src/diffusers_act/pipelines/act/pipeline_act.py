@@ -345,7 +345,7 @@ class ACTPipeline(DiffusionPipeline):
         if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
         if batch_size is None:  # as diffusers' inpainting pipelines: one output per image given
-            batch_size = max(_count(image), _count(mask_image)) if image is not None else _count(latents)
+            batch_size = max(_count(image), _count(mask_image), 1) if image is not None else _count(latents)
         self.check_inputs(batch_size, num_inference_steps, timesteps, image, mask_image, generator, latents,
                           output_type, callback_on_step_end_tensor_inputs)  # fmt: skip
         device, dtype = self._execution_device, self.unet.dtype
