@@ -6,6 +6,8 @@ from diffusers import ImagePipelineOutput
 from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
+# imported for the saved remote code: diffusers copies the pipeline file's relative imports (the scheduler) with it
+from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler  # noqa: F401
 from .editing import slerp
 from .editing_base import ACTEditingPipelineBase, Callback, Generator, _doc
 
