@@ -40,7 +40,7 @@ SETTINGS = {
     # tau = 0.55 was tuned for the paper's R1 weight 5: the controller reads w_gp ||grad||^2, 50x smaller at 0.1
     "aug-tau": ("R1 weight 0.1 + ACT-Aug, tau 0.55 x 0.1 / 5", "--use_augment --aug_target 0.011"),
     "ema-constant": ("R1 weight 0.1, evaluation EMA 0.999 without warm-up", "--ema_warmup constant"),
-    # issue 13's evidence for `--mixed_precision auto` (bf16 autocast, losses in fp32): on a GPU, not the CPU
+    # the evidence for `--mixed_precision auto` (bf16 autocast, losses in fp32): on a GPU, not the CPU
     "bf16": ("R1 weight 0.1, bf16 autocast", "--mixed_precision bf16"),
 }
 # the EMA matters only at full length; bf16 is for a GPU
