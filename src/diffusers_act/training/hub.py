@@ -210,7 +210,7 @@ def run_card_fields(run, config, trainer, data, description: tuple[str, str], **
         shipped=shipped,
         class_conditional=data.conditional,
         resolution=run.resolution,
-        num_params=sum(p.numel() for p in trainer.shipped_unet().parameters()),
+        num_params=sum(p.numel() for p in trainer.target_unet.parameters()),  # the shipped network's shape
         final_num_timesteps=config.final_num_timesteps,
         flags=run.explicit,
         metrics_note=f"Measured at the end of training on {run.fid_num_samples} one-step samples against the "
