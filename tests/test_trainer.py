@@ -272,7 +272,7 @@ def test_bad_setups_are_explained():
     trainer = make_trainer(ACTConfig(total_steps=10, s0=4, s1=8))
     with pytest.raises(ValueError, match="discriminator_images"):
         trainer.train_step(images(), 0)
-    with pytest.raises(ValueError, match="even number"):
+    with pytest.raises(ValueError, match="is odd: ACT's discriminator batch is half generated"):
         trainer.train_step(images(), 0, discriminator_images=images(5))
 
 

@@ -240,8 +240,10 @@ def test_data_on_device_is_chosen_by_size_and_crop():
     assert use_data_on_device(run("yes", resolution=64), 1_281_167, 3)
     assert not use_data_on_device(run("no"), 10, 3)
     assert not use_data_on_device(run("auto", center_crop=False), 10, 3)
+    from diffusers_act.training.config import RunConfig
+
     with pytest.raises(ValueError, match="random crops .* need the data loader: pass --data_on_device no"):
-        use_data_on_device(run("yes", center_crop=False), 10, 3)
+        RunConfig(data_on_device="yes", center_crop=False)  # refused before any data is read
 
 
 def test_unet_config_for_a_run():
@@ -381,7 +383,7 @@ def test_augmentation_probability_follows_the_controller_rule(order):
 def test_discriminator_optimizer_betas_widths_head_and_ema_decay_come_from_the_config():
     torch.manual_seed(0)
     config = small_config(
-        discr_adam_beta2=0.99 * 16 / 17, discriminator_block_out_channels=(16, 16), discriminator_head="authors",
+        discr_adam_beta2=0.99 * 16 / 17, discriminator_block_out_channels=(16, 16), discriminator_head="pool2x2",
         use_ema=True, ema_decay=0.9, ema_warmup="constant",
     )  # fmt: skip
     trainer = ACTTrainer.build(tiny_unet(), config)
@@ -499,7 +501,7 @@ def test_training_data_relabels_and_resumes_its_batches(tmp_path):
     before = data.dataset["label"]
     data.relabel({i: 9 - i for i in range(10)}, 10)  # e.g. the data's names in reverse order of the model's
     assert data.dataset["label"] == [9 - label for label in before]
-    data.prepare(channels=1, batch_size=8)
+    data.prepare({"in_channels": 1, "block_out_channels": (32, 64)}, batch_size=8)
     assert data.on_device and data.batches_per_epoch == 5
     first = [batch for _, batch in zip(range(7), data.batches(0), strict=False)]
     resumed = next(data.batches(6))[1]

@@ -43,7 +43,7 @@ from diffusers_act.training import (
 )
 from diffusers_act.training.checkpoints import nonfinite_networks
 from diffusers_act.training.config import TrainingError, resolve_mixed_precision, run_command_line, total_steps_for
-from diffusers_act.training.data import TrainingData, check_batch_fits_in_memory
+from diffusers_act.training.data import TrainingData
 from diffusers_act.training.hub import describe_run, prepare_hub_repo, run_card_fields
 from diffusers_act.training.outputs import RECORD, STAGING, check_output_dir, claim_output_dir, save_final
 from diffusers_act.training.pretrained import fine_tune_setup
@@ -115,12 +115,10 @@ def main(argv: list[str] | None = None) -> Path:
         fixed = UNet2DModel.load_config(given) if given else UNET_PRESETS[run.preset] if run.preset else {}
         channels = fixed.get("in_channels") or data.channels
         unet_kwargs = unet_config(run.preset, run.resolution, channels, data.num_classes, given)
-    channels = unet.config.in_channels if pretrained else unet_kwargs["in_channels"]
+    model_config = unet.config if pretrained else unet_kwargs
     checkpoints.data = data  # its class names are saved with each checkpoint
-    check_batch_fits_in_memory(run, (unet.config if pretrained else unet_kwargs)["block_out_channels"][0],
-                               accelerator.device)  # fmt: skip
     # ACT loads B images for the generator step and B for the discriminator's (B/2 generated, B/2 real)
-    data.prepare(channels, run.train_batch_size * (2 if config.adversarial else 1))
+    data.prepare(model_config, run.train_batch_size * (2 if config.adversarial else 1))
     evaluator = None
     if run.fid_steps and accelerator.is_main_process:
         evaluator = SampleEvaluator(
@@ -141,7 +139,7 @@ def main(argv: list[str] | None = None) -> Path:
         trainer.compile(None if run.torch_compile_mode in (None, "default") else run.torch_compile_mode)
     description = describe_run(run, config, global_batch, (discriminator is not None) if pretrained else None)
     logger.info(
-        f"{'; '.join(description)}, {channels} channel(s), "
+        f"{'; '.join(description)}, {model_config['in_channels']} channel(s), "
         f"{'class-conditional' if data.conditional else 'unconditional'}; {data.describe()}, "
         f"{data.batches_per_epoch} batches per process per epoch, {accelerator.num_processes} process(es); "
         f"{config.total_steps} iterations, {sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M generator parameters"

@@ -144,7 +144,7 @@ PRESETS: dict[str, dict] = {
         "use_augment": True,
         "noise_conditioning": "sigma",
         # the authors' code, where the paper is silent: their discriminator and its betas (0, 0.99 * 16 / 17)
-        "discriminator_head": "authors",
+        "discriminator_head": "pool2x2",
         "discriminator_block_out_channels": (128, 256, 256, 256),
         "discr_adam_beta2": 0.99 * 16 / 17,
         # the authors' code where it differs from the paper, since it produced the paper's FIDs (docs/algorithm.md):
@@ -171,7 +171,8 @@ PRESETS: dict[str, dict] = {
         "adv_weight": 0.6,
         "adv_weight_mid": 0.2,
         "noise_conditioning": "sigma",
-        "discriminator_head": "authors_no_norm",
+        "discriminator_head": "pool2x2",
+        "discriminator_final_norm": False,
         "discr_adam_beta2": 0.99 * 16 / 17,
         # as for cifar10: the authors' curricula (final N 200) and D noise levels
         "num_timesteps_schedule": "official",

@@ -1,7 +1,7 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """A classifier of scikit-learn's bundled 8x8 handwritten digits whose features give a digits-specific FID (Inception
 features mean little on 8x8 grey digits); it works at any resolution the digits are resized to, 8x8 (their own) for the
-digits preset. The digits themselves are loaded by `diffusers_act.training.data`."""
+digits preset. The digits themselves come from `diffusers_act.sklearn_digits`."""
 
 import functools
 import logging
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from ..training.data import DIGITS_TRAIN_SIZE, digits_pil_images, digits_tensors  # noqa: F401 (re-exported)
+from ..sklearn_digits import DIGITS_TRAIN_SIZE, digits_pil_images, digits_tensors  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 """What the training script composes: the config (the one source of defaults), curricula, losses, augmentation, the
 trainer and its builder, data, checkpoints, monitoring and the Hub."""
 
+from ..sklearn_digits import digits_dataset, digits_tensors
 from .augmentation import AugmentController, DifferentiableAugment
 from .batches import DeviceBatches, make_dataloader, resumable_batches
 from .checkpoints import CheckpointManager, complete_checkpoints
@@ -15,7 +16,7 @@ from .curricula import (
     sample_timestep_indices,
     target_ema_decay,
 )
-from .data import TrainingData, digits_dataset, digits_tensors, load_training_dataset, make_transform
+from .data import TrainingData, load_training_dataset, make_transform
 from .hub import push_to_hub, write_model_card
 from .losses import (
     L2Distance,

@@ -143,7 +143,7 @@ class DifferentiableAugment(nn.Module):
         resample: str = "ada",
     ):
         super().__init__()
-        if resample not in ("ada", "bilinear"):
+        if resample not in AUG_RESAMPLERS:
             raise ValueError(f"`resample` must be 'ada' or 'bilinear', got {resample!r}.")
         self.resample = resample
         ops = tuple(GEOMETRIC_OPS + COLOUR_OPS if ops is None else ops)
@@ -298,6 +298,12 @@ class DifferentiableAugment(nn.Module):
         return x
 
 
+# ACT-Aug's controller (paper Appendix, Algorithm 2): target tau, step p_r and EMA rate mu_p of the R1 penalty
+AUG_TARGET, AUG_RATE, AUG_EMA = 0.55, 0.05, 0.93
+AUG_UPDATE_ORDERS = ("official", "paper")
+AUG_RESAMPLERS = ("ada", "bilinear")
+
+
 class AugmentController:
     """
     Adapts the augmentation probability from the R1 penalty (ACT-Aug, paper Algorithm 2 lines 14-19): each time R1 is
@@ -321,14 +327,14 @@ class AugmentController:
 
     def __init__(
         self,
-        target: float = 0.55,
-        rate: float | None = 0.05,
-        ema: float = 0.93,
+        target: float = AUG_TARGET,
+        rate: float | None = AUG_RATE,
+        ema: float = AUG_EMA,
         p: float = 0.0,
         r1_ema: float | None = None,
         order: str = "official",
     ):
-        if order not in ("official", "paper"):
+        if order not in AUG_UPDATE_ORDERS:
             raise ValueError(f"`order` must be 'official' or 'paper', got {order!r}.")
         self.target, self.rate, self.ema, self.order = target, rate, ema, order
         self.p = torch.tensor(float(p), dtype=torch.float64)
@@ -370,4 +376,3 @@ def ada_rate(images_per_iteration: int, gp_interval: int, ada_images: int = 500_
     at B = 80 on one GPU: 160 x 16 / 500,000 = 0.00512.
     """
     return images_per_iteration * gp_interval / ada_images
-

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .config import DATA_ON_DEVICE_LIMIT
+
 if TYPE_CHECKING:
     import datasets
     from accelerate import Accelerator
@@ -147,19 +149,9 @@ class DeviceBatches:
             epoch, skip = epoch + 1, 0
 
 
-DATA_ON_DEVICE_LIMIT = 2 * 2**30  # bytes of uint8 images that `--data_on_device auto` keeps on the device
-
-
 def use_data_on_device(run, num_images: int, channels: int) -> bool:
     """Whether to train from [`DeviceBatches`]: `--data_on_device yes`, or `auto` with a center crop and at most
-    2 GiB of uint8 images. `yes` with random crops is an error (crops are drawn by the data loader)."""
-    if run.data_on_device == "no":
-        return False
-    if not run.center_crop:
-        if run.data_on_device == "yes":
-            raise ValueError(
-                "--data_on_device yes keeps center-cropped images; random crops (--no-center_crop) need the data "
-                "loader: pass --data_on_device no (or auto)."
-            )
+    `DATA_ON_DEVICE_LIMIT` bytes of uint8 images (random crops are drawn by the data loader)."""
+    if run.data_on_device == "no" or not run.center_crop:  # `yes` with random crops is refused by `RunConfig`
         return False
     return run.data_on_device == "yes" or num_images * channels * run.resolution**2 <= DATA_ON_DEVICE_LIMIT

@@ -23,10 +23,7 @@ def build_training_parts(
     """[`ACTTrainer`]'s keyword arguments but `config` and `accelerator`, for `unet` (see [`ACTTrainer.build`])."""
     target = copy.deepcopy(unet).requires_grad_(False)
     if config.adversarial and discriminator is None:
-        structure = {
-            "head_type": "mean" if config.discriminator_head == "mean" else "pool2x2",
-            "final_norm": config.discriminator_head != "authors_no_norm",
-        }
+        structure = {"head_type": config.discriminator_head, "final_norm": config.discriminator_final_norm}
         if config.discriminator_block_out_channels:
             structure["block_out_channels"] = config.discriminator_block_out_channels
         discriminator = ACTDiscriminator.from_unet_config(unet.config, **structure)

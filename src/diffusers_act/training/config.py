@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 import torch
 
 from ..presets import DATA_KEYS, IMPROVED_RECIPE, PRESETS
-from .curricula import num_timesteps
+from .augmentation import AUG_EMA, AUG_RATE, AUG_RESAMPLERS, AUG_TARGET, AUG_UPDATE_ORDERS
+from .curricula import (
+    INDEX_DISTRIBUTIONS,
+    LOGNORMAL_P_MEAN,
+    LOGNORMAL_P_STD,
+    LOSS_WEIGHTINGS,
+    NUM_TIMESTEPS_SCHEDULES,
+    TARGET_EMA_SCHEDULES,
+    num_timesteps,
+)
 
 
 def option(
@@ -30,6 +39,8 @@ def option(
     makes a flag take several values (a tuple of the annotation's element type)."""
     return field(default=default, metadata={"help": help, "flag": flag, "choices": choices, "nargs": nargs})
 
+
+DATA_ON_DEVICE_LIMIT = 2 * 2**30  # bytes of uint8 images that `--data_on_device auto` keeps on the device
 
 # The interval each number must lie in, by field of ACTConfig and RunConfig ([`check_bounds`]); every other number
 # must be finite.
@@ -94,17 +105,17 @@ class ACTConfig:
     s1: int = option(150, "final grid size s1 of N(k)")
     num_timesteps_schedule: str = option(
         "ct", "N(k): 'ct' (paper), 'official' (authors' rounding), 'doubling' (improved CT)",
-        choices=("ct", "official", "doubling"),
+        choices=NUM_TIMESTEPS_SCHEDULES,
     )  # fmt: skip
     mu0: float = option(0.9, "target EMA mu0 of mu(k) = exp(s0 ln(mu0) / N); 0 makes the teacher the current weights")
     target_ema_schedule: str = option(
-        "ct", "mu(k) divides by N ('ct') or N - 1 ('official')", choices=("ct", "official")
+        "ct", "mu(k) divides by N ('ct') or N - 1 ('official')", choices=TARGET_EMA_SCHEDULES
     )
-    index_distribution: str = option("uniform", "how n is drawn", choices=("uniform", "lognormal"))
-    p_mean: float = option(-1.1, "mean of ln(sigma) for --index_distribution lognormal")
-    p_std: float = option(2.0, "standard deviation of ln(sigma) for --index_distribution lognormal")
+    index_distribution: str = option("uniform", "how n is drawn", choices=INDEX_DISTRIBUTIONS)
+    p_mean: float = option(LOGNORMAL_P_MEAN, "mean of ln(sigma) for --index_distribution lognormal")
+    p_std: float = option(LOGNORMAL_P_STD, "standard deviation of ln(sigma) for --index_distribution lognormal")
     loss_weighting: str = option(
-        "none", "consistency weight: 1, or 1 / (t_{n+1} - t_n) (improved CT)", choices=("none", "inverse_delta")
+        "none", "consistency weight: 1, or 1 / (t_{n+1} - t_n) (improved CT)", choices=LOSS_WEIGHTINGS
     )
     normalize_loss_weight: bool = option(
         False, "divide the consistency weight by its mean over n, so that lambda keeps the paper's scale"
@@ -126,24 +137,28 @@ class ACTConfig:
     gp_interval: int = option(16, "compute R1 every I_gp iterations")
     gp_lazy: bool = option(False, "multiply R1 by I_gp (StyleGAN2's lazy regularisation)")
     augment: bool = option(False, "ACT-Aug: adaptive augmentation driven by R1", flag="use_augment")
-    aug_target: float = option(0.55, "ACT-Aug target tau for the R1 EMA")
+    aug_target: float = option(AUG_TARGET, "ACT-Aug target tau for the R1 EMA")
     aug_rate: float | None = option(
-        0.05, "ACT-Aug step p_r of p per R1 update (paper); None: StyleGAN2-ADA's rule as the authors' code, images "
-        "per iteration x processes x I_gp / 500,000 (0.00512 for CIFAR-10 at B = 80)",
+        AUG_RATE, "ACT-Aug step p_r of p per R1 update (paper); None: StyleGAN2-ADA's rule as the authors' code, "
+        "images per iteration x processes x I_gp / 500,000 (0.00512 for CIFAR-10 at B = 80)",
     )  # fmt: skip
-    aug_ema: float = option(0.93, "ACT-Aug EMA mu_p of R1")
+    aug_ema: float = option(AUG_EMA, "ACT-Aug EMA mu_p of R1")
     aug_p: float = option(0.0, "initial augmentation probability p")
     aug_resample: str = option(
         "ada", "how ACT-Aug resamples geometric ops: StyleGAN2-ADA's 2x-upsampled wavelet-filtered path (the paper's "
-        "choice, the authors' code) or one bilinear grid_sample (faster, blurrier)", choices=("ada", "bilinear"),
+        "choice, the authors' code) or one bilinear grid_sample (faster, blurrier)", choices=AUG_RESAMPLERS,
     )  # fmt: skip
     aug_update_order: str = option(
         "official", "ACT-Aug: update the R1 EMA then p (authors' code), or p then the EMA (paper Algorithm 2)",
-        choices=("official", "paper"),
+        choices=AUG_UPDATE_ORDERS,
     )  # fmt: skip
     discriminator_head: str = option(
-        "mean", "discriminator head: global mean + linear, or the authors' 2x2 pool + linear (with / without the "
-        "final GroupNorm, their CIFAR-10 / ImageNet 64 discriminator)", choices=("mean", "authors", "authors_no_norm"),
+        "mean", "discriminator head (`ACTDiscriminator`'s head_type): global mean + linear, or the authors' 2x2 "
+        "pool + linear (their CIFAR-10 and ImageNet 64 discriminators)", choices=("mean", "pool2x2"),
+    )  # fmt: skip
+    discriminator_final_norm: bool = option(
+        True, "GroupNorm before the discriminator's head (`ACTDiscriminator`'s final_norm; the authors' ImageNet 64 "
+        "discriminator has none)",
     )  # fmt: skip
     discriminator_noise_levels: str = option(
         "shared", "D step: one noise level per fake/real pair (paper Algorithm 1) or independent draws for fakes and "
@@ -263,7 +278,8 @@ class RunConfig:
     data_on_device: str = option(
         "auto",
         "decode the training set once and keep it on the device as uint8, flipping and shuffling there (auto: when "
-        "it is at most 2 GiB and --center_crop is on; random crops need the data loader)",
+        f"it is at most {DATA_ON_DEVICE_LIMIT / 2**30:g} GiB and --center_crop is on; random crops need the data "
+        "loader)",
         choices=("auto", "yes", "no"),
     )
     # evaluation during training
@@ -368,12 +384,18 @@ def resolve_configs(explicit: dict) -> tuple[RunConfig, ACTConfig]:
     run = RunConfig(**{f.name: values[k] for k, f in run_fields.items() if k in values})
     run.explicit = {k: v for k, v in explicit.items() if k != "hub_token"}
     config = ACTConfig(**{f.name: values[k] for k, f in act_fields.items() if k in values})
-    if config.adversarial and run.train_batch_size % 2:
-        raise ValueError(
-            f"--train_batch_size {run.train_batch_size} is odd: ACT's discriminator batch is half generated, half "
-            "real images, so B must be even."
-        )
+    if config.adversarial:
+        check_even_batch(run.train_batch_size)
     return run, config
+
+
+def check_even_batch(batch_size: int) -> None:
+    """ACT's discriminator batch is half generated, half real images: an odd batch is an error."""
+    if batch_size % 2:
+        raise ValueError(
+            f"--train_batch_size {batch_size} is odd: ACT's discriminator batch is half generated, half real images, "
+            "so B must be even."
+        )
 
 
 def parse_args(argv: list[str] | None = None, description: str | None = None) -> tuple[RunConfig, ACTConfig]:

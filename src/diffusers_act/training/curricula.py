@@ -12,6 +12,8 @@ NUM_TIMESTEPS_SCHEDULES = ("ct", "official", "doubling")
 TARGET_EMA_SCHEDULES = ("ct", "official")
 INDEX_DISTRIBUTIONS = ("uniform", "lognormal")
 LOSS_WEIGHTINGS = ("none", "inverse_delta")
+# improved CT's log-normal distribution of the noise levels (Song & Dhariwal 2023): ln(sigma) ~ N(P_MEAN, P_STD^2)
+LOGNORMAL_P_MEAN, LOGNORMAL_P_STD = -1.1, 2.0
 
 
 def num_timesteps(step: int, total_steps: int, s0: int, s1: int, schedule: str = "ct") -> int:
@@ -83,8 +85,8 @@ def sample_timestep_indices(
     sigmas: torch.Tensor,
     batch_size: int,
     distribution: str = "uniform",
-    p_mean: float = -1.1,
-    p_std: float = 2.0,
+    p_mean: float = LOGNORMAL_P_MEAN,
+    p_std: float = LOGNORMAL_P_STD,
     generator: torch.Generator | None = None,
     probabilities: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -113,7 +115,9 @@ def sample_timestep_indices(
     raise ValueError(f"Unknown index distribution {distribution!r}; choose one of {INDEX_DISTRIBUTIONS}.")
 
 
-def lognormal_index_probabilities(sigmas: torch.Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> torch.Tensor:
+def lognormal_index_probabilities(
+    sigmas: torch.Tensor, p_mean: float = LOGNORMAL_P_MEAN, p_std: float = LOGNORMAL_P_STD
+) -> torch.Tensor:
     """The improved-CT probabilities of the indices n = 0..N-2 (they sum to 1)."""
     cdf = torch.erf((torch.log(sigmas.double()) - p_mean) / (math.sqrt(2) * p_std))
     probs = cdf[1:] - cdf[:-1]
@@ -133,7 +137,11 @@ def consistency_loss_weight(sigmas: torch.Tensor, indices: torch.Tensor, weighti
 
 
 def expected_consistency_loss_weight(
-    sigmas: torch.Tensor, weighting: str, distribution: str = "uniform", p_mean: float = -1.1, p_std: float = 2.0
+    sigmas: torch.Tensor,
+    weighting: str,
+    distribution: str = "uniform",
+    p_mean: float = LOGNORMAL_P_MEAN,
+    p_std: float = LOGNORMAL_P_STD,
 ) -> float:
     """
     E_n[weight(n)] under the index distribution. Dividing the weights by it keeps the consistency loss on the scale

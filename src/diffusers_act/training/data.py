@@ -14,6 +14,7 @@ import numpy as np
 import PIL.Image
 import torch
 
+from ..sklearn_digits import digits_dataset
 from .batches import DeviceBatches, decode_dataset, make_dataloader, resumable_batches, use_data_on_device
 from .disk import format_bytes
 
@@ -24,41 +25,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-DIGITS_TRAIN_SIZE = 1347  # the first 1,347 of scikit-learn's 1,797 digits; the last 450 are held out
-
-
-def digits_pil_images() -> tuple[list[PIL.Image.Image], list[int]]:
-    """The 1,797 digits as 8x8 grey PIL images (0-16 scaled to 0-255) and their labels, in scikit-learn's order."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = [PIL.Image.fromarray((img * 255 / 16).round().astype(np.uint8), mode="L") for img in digits.images]
-    return images, digits.target.tolist()
-
-
-def digits_tensors(resolution: int = 16, split: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
-    """
-    The digits resized (bicubic, as the training data is) to `resolution`, in `[0, 1]`, shape `(N, 1, R, R)`, with
-    labels. `split`: `"train"` (first 1,347), `"test"` (last 450) or `"all"`.
-    """
-    images, labels = digits_pil_images()
-    selection = {"train": slice(0, DIGITS_TRAIN_SIZE), "test": slice(DIGITS_TRAIN_SIZE, None), "all": slice(None)}
-    if split not in selection:
-        raise ValueError(f"`split` must be 'train', 'test' or 'all', got {split!r}.")
-    images, labels = images[selection[split]], labels[selection[split]]
-    arrays = [np.asarray(im.resize((resolution, resolution), PIL.Image.BICUBIC), np.float32) for im in images]
-    return torch.from_numpy(np.stack(arrays))[:, None] / 255, torch.tensor(labels)
-
-
-def digits_dataset() -> "datasets.Dataset":
-    """The digits as a `datasets.Dataset` with an `image` and a `label` column (1,797 images, 10 classes)."""
-    import datasets
-
-    images, labels = digits_pil_images()
-    features = datasets.Features(
-        {"image": datasets.Image(), "label": datasets.ClassLabel(names=[str(i) for i in range(10)])}
-    )
-    return datasets.Dataset.from_dict({"image": images, "label": labels}, features=features)
 
 
 def load_training_dataset(
@@ -304,10 +270,13 @@ class TrainingData:
         self.dataset = self.dataset.remove_columns(self.run.label_column).add_column(self.run.label_column, labels)
         self.num_classes = num_classes
 
-    def prepare(self, channels: int, batch_size: int) -> None:
-        """Sets the transform to `channels` at `--resolution`, and decodes the set onto the device (small sets,
-        `--data_on_device`) or makes the data loader, for batches of `batch_size` per process."""
+    def prepare(self, unet_config: dict, batch_size: int) -> None:
+        """Sets the transform to the UNet's input channels at `--resolution`, and decodes the set onto the device
+        (small sets, `--data_on_device`) or makes the data loader, for batches of `batch_size` per process. A batch
+        that cannot fit in the device's memory is an error first ([`check_batch_fits_in_memory`])."""
         run, accelerator = self.run, self.accelerator
+        check_batch_fits_in_memory(run, unet_config["block_out_channels"][0], accelerator.device)
+        channels = unet_config["in_channels"]
         self.on_device = use_data_on_device(run, len(self.dataset), channels)
         self.dataset = self.dataset.with_transform(
             make_transform(

@@ -16,7 +16,7 @@ from ..models.discriminator import double_backward_attention
 from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
 from .augmentation import AugmentController, DifferentiableAugment, ada_rate
 from .builder import build_training_parts
-from .config import ACTConfig
+from .config import ACTConfig, check_even_batch
 from .curricula import (
     Grid,
     adversarial_weight,
@@ -314,9 +314,8 @@ class ACTTrainer:
         step: int,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
         config, acc = self.config, self.accelerator
+        check_even_batch(images.shape[0])
         half = images.shape[0] // 2
-        if half == 0 or images.shape[0] % 2:
-            raise ValueError(f"The discriminator batch must hold an even number of images, got {images.shape[0]}.")
         sources, reals = images[:half], images[half:]
         fake_labels, real_labels = (None, None) if class_labels is None else (class_labels[:half], class_labels[half:])
         indices, noise = self._draw(sigmas, sources)
