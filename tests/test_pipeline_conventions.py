@@ -113,17 +113,27 @@ class PipelineConventions:
         assert [p.name for p in (tmp_path / "unet").iterdir() if "model" in p.name] == ["diffusion_pytorch_model.bin"]
         with diffusers_log() as log:
             loaded = self.pipeline_class.from_pretrained(tmp_path)
-        for name in loaded.components:
-            assert f"Loaded {name} as " in log.getvalue()
+        for name in loaded.components:  # as diffusers' check: optional components left as None are not loaded
+            assert (f"Loaded {name} as " in log.getvalue()) != (name in loaded._optional_components)
         assert type(loaded) is self.pipeline_class
         loaded.set_progress_bar_config(disable=True)
         np.testing.assert_array_equal(loaded(**self.get_dummy_inputs())[0], output)
 
-    def test_save_load_optional_components(self):
-        # diffusers' check sets every optional component to None and round-trips; none of these pipelines has one
-        assert self.pipeline_class._optional_components == []
+    def test_save_load_optional_components(self, tmp_path):
+        # diffusers' check: with every optional component None (the VAE of latent models), a save and a load give a
+        # pipeline without it that makes the same images
+        pipe = self.make_pipe()
+        assert all(getattr(pipe, name) is None for name in pipe._optional_components)
+        output = pipe(**self.get_dummy_inputs())[0]
+        pipe.save_pretrained(tmp_path)
+        loaded = self.pipeline_class.from_pretrained(tmp_path)
+        assert all(getattr(loaded, name) is None for name in pipe._optional_components)
+        loaded.set_progress_bar_config(disable=True)
+        assert max_diff(loaded(**self.get_dummy_inputs())[0], output) < 1e-5
         expected, optional = self.pipeline_class._get_signature_keys(self.pipeline_class)
-        assert set(expected) == {"unet", "scheduler"} and set(optional) <= {"id2label"}  # config, not a component
+        assert set(expected) == {"unet", "scheduler", *self.pipeline_class._optional_components}
+        assert set(optional) <= {"id2label"}  # config, not a component
+        assert set(self.pipeline_class._optional_components) <= {"vae"}
 
     def test_serialization_with_variants(self, tmp_path):
         self.make_pipe().save_pretrained(tmp_path, variant="fp16", safe_serialization=False)
@@ -326,7 +336,7 @@ class PipelineConventions:
     def test_components_function(self):
         init_components = self.get_dummy_components()
         pipe = self.pipeline_class(**init_components)
-        assert set(pipe.components) == set(init_components)
+        assert set(pipe.components) == set(init_components) | set(pipe._optional_components)  # the VAE: None
         assert all(pipe.components[k] is v for k, v in init_components.items())
 
     def test_to_device(self):
@@ -368,7 +378,8 @@ class PipelineConventions:
         assert max_diff(pipe(**self.one_step_inputs())[0], output) < 1e-5
 
     def test_model_cpu_offload_forward_pass(self):
-        assert self.pipeline_class.model_cpu_offload_seq == "unet"
+        optional_vae = "vae" in self.pipeline_class._optional_components
+        assert self.pipeline_class.model_cpu_offload_seq == ("unet->vae" if optional_vae else "unet")
         assert self.pipeline_class._exclude_from_cpu_offload == []
         if TORCH_DEVICE == "cpu":
             pytest.skip(f"enable_model_cpu_offload {NO_ACCELERATOR}")
@@ -637,7 +648,8 @@ def test_model_index_names_the_pipeline_code_as_a_diffusers_custom_pipeline(tmp_
     assert index["scheduler"] == ["scheduling_consistency_act", "ConsistencyACTScheduler"]
     code = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py")}
     shared = {"editing_base.py"} if module != "pipeline_act" else set()  # what the editing pipelines share
-    common = {"pipeline_act.py", "editing.py", "scheduler/scheduling_consistency_act.py"}
+    common = {"pipeline_act.py", "editing.py", "autoencoder.py", "image_inputs.py"}
+    common.add("scheduler/scheduling_consistency_act.py")
     assert code == {*common, f"{module}.py", *shared}
     assert f"class {pipeline_class.__name__}(" in (tmp_path / f"{module}.py").read_text()
 

@@ -55,6 +55,8 @@ def test_saved_folder_holds_code_and_safetensors_only(cond_pipe, tmp_path):
         "model_index.json",
         "pipeline_act.py",
         "editing.py",
+        "autoencoder.py",
+        "image_inputs.py",
         "scheduler/scheduler_config.json",
         "scheduler/scheduling_consistency_act.py",
         "unet/config.json",
@@ -63,7 +65,7 @@ def test_saved_folder_holds_code_and_safetensors_only(cond_pipe, tmp_path):
     index = json.loads((tmp_path / "model_index.json").read_text())
     assert index["_class_name"] == ["pipeline_act", "ACTPipeline"]  # diffusers' custom-pipeline form
     assert index["scheduler"] == ["scheduling_consistency_act", "ConsistencyACTScheduler"]
-    assert index["unet"] == ["diffusers", "UNet2DModel"]
+    assert index["unet"] == ["diffusers", "UNet2DModel"] and index["vae"] == [None, None]  # no VAE: pixel space
     # the scheduler is the package's module verbatim; the pipeline's one package-external import points at it
     scheduler_source = Path(sys.modules[ConsistencyACTScheduler.__module__].__file__).read_text()
     assert (tmp_path / "scheduler/scheduling_consistency_act.py").read_text() == scheduler_source

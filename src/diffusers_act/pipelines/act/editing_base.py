@@ -12,8 +12,10 @@ from diffusers.image_processor import VaeImageProcessor
 
 # imported for the saved remote code: diffusers copies the pipeline file's relative imports (the scheduler) with it
 from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler  # noqa: F401
+from .autoencoder import PixelKnownCoordinates
 from .editing import KnownCoordinates
-from .pipeline_act import ACTPipeline, ImageInput, _check_image_values
+from .image_inputs import ImageInput, check_image_values
+from .pipeline_act import ACTPipeline
 
 Callback = Callable[[ACTPipeline, int, torch.Tensor, dict[str, Any]], dict] | None
 Generator = torch.Generator | list[torch.Generator] | None
@@ -104,7 +106,7 @@ class ACTEditingPipelineBase(ACTPipeline):
         if image is None:
             raise ValueError(f"`{name}` is required.")
         if in_range:
-            _check_image_values(name, image)
+            check_image_values(name, image)
         processor = VaeImageProcessor(vae_scale_factor=1, do_resize=False, do_normalize=False)
         tensor = processor.preprocess(image).to(device=device, dtype=dtype)
         if not torch.isfinite(tensor).all():
@@ -148,6 +150,8 @@ class ACTEditingPipelineBase(ACTPipeline):
         self.scheduler.set_timesteps(num_inference_steps=num_inference_steps, timesteps=timesteps, device=device)
         noise = self._noise(batch_size, generator, latents, device, dtype) * self.scheduler.init_noise_sigma
         labels = self.prepare_class_labels(batch_size, class_labels, generator, device)
+        if self.vae is not None:  # the edit is in pixel space: applied to the decoded estimates (autoencoder.py)
+            keep_known = PixelKnownCoordinates(keep_known, self.vae)
         sample = self._sample_loop(
             noise, labels, generator, keep_known, callback_on_step_end, callback_on_step_end_tensor_inputs
         )

@@ -9,18 +9,25 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import CMStochasticIterativeScheduler, DiffusionPipeline, ImagePipelineOutput, UNet2DModel
+from diffusers import (
+    AutoencoderKL,
+    CMStochasticIterativeScheduler,
+    DiffusionPipeline,
+    ImagePipelineOutput,
+    UNet2DModel,
+)
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler
+from .autoencoder import decode_latents, encode_images, latent_repaint_mask, vae_scale_factor
 from .editing import IdentityTransform, KnownCoordinates
+from .image_inputs import ImageInput, check_image_values, count_images
 
 logger = logging.get_logger(__name__)
 
-ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | list
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -59,22 +66,28 @@ class ACTPipeline(DiffusionPipeline):
             same images for models with `noise_conditioning="log"` (it is refused for `"sigma"` ones) but does not
             return the denoised estimate, which inpainting and the `"denoised"` callback tensor need;
             `ConsistencyACTScheduler.from_config(pipe.scheduler.config)` converts it.
+        vae ([`AutoencoderKL`], *optional*):
+            For a model trained in a VAE's latent space: the UNet makes latents, which are decoded to images
+            (`output_type="latent"` returns them as they are); inpainting encodes the image and repaints the latents
+            under the mask, enlarged to whole latents (docs/latent.md).
         id2label (`dict[int, str]`, *optional*):
             The name of each class of a class-conditional UNet (as diffusers' `DiTPipeline`), saved in
             `model_index.json`; `class_labels` then also takes names ([`get_label_ids`]).
     """
 
-    model_cpu_offload_seq = "unet"
+    model_cpu_offload_seq = "unet->vae"
+    _optional_components = ["vae"]
     _callback_tensor_inputs = ["latents", "denoised"]
 
     def __init__(
         self,
         unet: UNet2DModel,
         scheduler: ConsistencyACTScheduler | CMStochasticIterativeScheduler,
+        vae: AutoencoderKL | None = None,
         id2label: dict | None = None,
     ):
         super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
+        self.register_modules(unet=unet, scheduler=scheduler, vae=vae)
         id2label = {int(k): str(v) for k, v in id2label.items()} if id2label else None
         self.register_to_config(id2label=id2label)
         self.labels = {name: index for index, name in (id2label or {}).items()}  # name -> class id
@@ -110,11 +123,20 @@ class ACTPipeline(DiffusionPipeline):
     # Input checking and preparation
     # ----------------------------------------------------------------------------------------------------------
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """`(channels, height, width)` of the images the UNet makes, from `unet.config`."""
+    def latent_shape(self) -> tuple[int, int, int]:
+        """`(channels, height, width)` of what the UNet makes (the images, or the latents with a `vae`)."""
         size = self.unet.config.sample_size
         height, width = (size, size) if isinstance(size, int) else tuple(size)
         return self.unet.config.in_channels, height, width
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """`(channels, height, width)` of the images the pipeline makes (the VAE's decoded size with a `vae`)."""
+        channels, height, width = self.latent_shape
+        if getattr(self, "vae", None) is None:
+            return channels, height, width
+        factor = vae_scale_factor(self.vae)
+        return self.vae.config.out_channels, height * factor, width * factor
 
     def check_inputs(
         self,
@@ -153,10 +175,10 @@ class ACTPipeline(DiffusionPipeline):
                 "generator per image or a single generator."
             )
         for name, value in (("image", image), ("mask_image", mask_image)):
-            _check_image_values(name, value)
+            check_image_values(name, value)
         if latents is not None and not torch.isfinite(latents).all():
             raise ValueError("`latents` holds NaN or infinite values; pass standard Gaussian noise.")
-        shape = (batch_size, *self.image_shape)
+        shape = (batch_size, *self.latent_shape)
         if latents is not None and tuple(latents.shape) != shape:
             raise ValueError(
                 f"`latents` has shape {tuple(latents.shape)} but this UNet and `batch_size` need {shape}."
@@ -345,7 +367,8 @@ class ACTPipeline(DiffusionPipeline):
         if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
         if batch_size is None:  # as diffusers' inpainting pipelines: one output per image given
-            batch_size = max(_count(image), _count(mask_image), 1) if image is not None else _count(latents)
+            given = max(count_images(image), count_images(mask_image), 1) if image is not None else None
+            batch_size = given or count_images(latents)
         self.check_inputs(batch_size, num_inference_steps, timesteps, image, mask_image, generator, latents,
                           output_type, callback_on_step_end_tensor_inputs)  # fmt: skip
         device, dtype = self._execution_device, self.unet.dtype
@@ -358,6 +381,9 @@ class ACTPipeline(DiffusionPipeline):
         keep_known = None
         if image is not None:  # inpainting: Algorithm 4 with A = identity
             known, repaint = self.prepare_inpainting(image, mask_image, batch_size, device, dtype)
+            if self.vae is not None:  # the latents of the image, repainted where any pixel they cover is
+                known = encode_images(self.vae, known).to(dtype)
+                repaint = latent_repaint_mask(repaint, vae_scale_factor(self.vae)).expand_as(known)
             keep_known = KnownCoordinates.from_transform(known, IdentityTransform(~repaint))
 
         sample = self._sample_loop(
@@ -369,7 +395,7 @@ class ACTPipeline(DiffusionPipeline):
     def _noise(self, batch_size: int, generator, latents: torch.Tensor | None, device, dtype) -> torch.Tensor:
         """Unit-variance noise of the UNet's image shape (drawn with `generator`), or the given `latents`."""
         if latents is None:
-            return randn_tensor((batch_size, *self.image_shape), generator=generator, device=device, dtype=dtype)
+            return randn_tensor((batch_size, *self.latent_shape), generator=generator, device=device, dtype=dtype)
         return latents.to(device=device, dtype=dtype)
 
     def _sample_loop(
@@ -409,39 +435,10 @@ class ACTPipeline(DiffusionPipeline):
         return latents
 
     def _output(self, sample: torch.Tensor, output_type: str, return_dict: bool) -> ImagePipelineOutput | tuple:
+        if self.vae is not None and output_type != "latent":
+            sample = decode_latents(self.vae, sample)
         images = self.postprocess(sample, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (images,)
         return ImagePipelineOutput(images=images)
-
-
-def _count(images: "ImageInput | None") -> int:
-    """How many images `images` holds (a list, or a batch array / tensor); 1 for None or a single image."""
-    if isinstance(images, list):
-        return sum(map(_count, images))
-    return images.shape[0] if getattr(images, "ndim", 0) == 4 else 1
-
-
-def _check_image_values(name: str, value: "ImageInput | None") -> None:
-    """Images must hold pixels; arrays and tensors given as images must be finite and in `[0, 1]` (PIL images always
-    are)."""
-    if isinstance(value, list) and not value:
-        raise ValueError(f"`{name}` is an empty list; pass an image (PIL, array or tensor) or a list of them.")
-    for item in value if isinstance(value, list) else [value]:
-        shape = item.size if isinstance(item, PIL.Image.Image) else getattr(item, "shape", None)
-        if shape is not None and 0 in tuple(shape):
-            raise ValueError(f"`{name}` is empty (size {tuple(shape)}); pass an image with pixels.")
-        if item is None or isinstance(item, PIL.Image.Image):
-            continue
-        if not isinstance(item, (np.ndarray, torch.Tensor)):
-            raise ValueError(f"`{name}` must be a PIL image, an array or a tensor (or a list of them), got {item!r}.")
-        tensor = torch.as_tensor(np.asarray(item) if isinstance(item, np.ndarray) else item).float()
-        if not torch.isfinite(tensor).all():
-            raise ValueError(f"`{name}` holds NaN or infinite values.")
-        low, high = tensor.min().item(), tensor.max().item()
-        if low < 0 or high > 1:
-            raise ValueError(
-                f"`{name}` values must lie in [0, 1], got [{low:g}, {high:g}]. Divide uint8 images by 255, map "
-                "[-1, 1] images with `x / 2 + 0.5`, or pass PIL images."
-            )

@@ -8,7 +8,7 @@ from diffusers.utils import replace_example_docstring
 # imported for the saved remote code: diffusers copies the pipeline file's relative imports (the scheduler) with it
 from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler  # noqa: F401
 from .editing_base import Callback, Generator, _doc
-from .pipeline_act import ImageInput
+from .image_inputs import ImageInput
 from .pipeline_act_img2img import ACTImg2ImgPipeline
 
 DENOISING_EXAMPLE = """

@@ -7,9 +7,10 @@ from diffusers.utils import replace_example_docstring
 
 # imported for the saved remote code: diffusers copies the pipeline file's relative imports (the scheduler) with it
 from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler  # noqa: F401
+from .autoencoder import encode_images
 from .editing import editing_sigmas, strength_to_sigma
 from .editing_base import ACTEditingPipelineBase, Callback, Generator, _doc
-from .pipeline_act import ImageInput
+from .image_inputs import ImageInput
 
 IMG2IMG_EXAMPLE = """
     Examples:
@@ -113,6 +114,13 @@ class ACTImg2ImgPipeline(ACTEditingPipelineBase):
         self._check_common(batch_size, generator, output_type, callback_on_step_end_tensor_inputs,
                            latents if add_noise else None)  # fmt: skip
         self.scheduler.set_timesteps(sigmas=sigmas, device=device)
+        if self.vae is not None:  # a latent model starts from the guide's latents
+            if not add_noise:
+                raise ValueError(
+                    "Denoising needs a pixel-space model: the noise of a noisy image is not Gaussian noise of its "
+                    "latents. With a latent model, use ACTImg2ImgPipeline (its `strength` sets the noise level)."
+                )
+            start = encode_images(self.vae, start).to(dtype)
         if add_noise:
             start = start + sigma * self._noise(batch_size, generator, latents, device, dtype)
         labels = self.prepare_class_labels(batch_size, class_labels, generator, device)

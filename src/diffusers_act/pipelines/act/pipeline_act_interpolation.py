@@ -92,7 +92,7 @@ class ACTInterpolationPipeline(ACTEditingPipelineBase):
         self._check_common(num_images, None, output_type, callback_on_step_end_tensor_inputs, None,
                            num_inference_steps, timesteps)  # fmt: skip
         device, dtype = self._execution_device, self.unet.dtype
-        shape = (2, *self.image_shape)
+        shape = (2, *self.latent_shape)
         if latents is not None and tuple(latents.shape) != shape:
             raise ValueError(f"`latents` has shape {tuple(latents.shape)} but the two ends need {shape}.")
         if latents is None:

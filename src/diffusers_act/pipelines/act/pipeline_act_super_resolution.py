@@ -9,7 +9,7 @@ from diffusers.utils import replace_example_docstring
 from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler  # noqa: F401
 from .editing import BlockAverageTransform, KnownCoordinates
 from .editing_base import ACTEditingPipelineBase, Callback, Generator, _doc
-from .pipeline_act import ImageInput
+from .image_inputs import ImageInput
 
 SUPER_RESOLUTION_EXAMPLE = """
     Examples:
