@@ -435,8 +435,11 @@ def test_num_train_epochs_sets_the_length_the_curricula_span(tmp_path):
     output = run(tmp_path, *FAST, "--max_train_samples", "64", "--num_train_epochs", "1")
     summary = json.loads((output / "training_summary.json").read_text())
     assert summary["iterations"] == 4 and read_logs(output)[-1]["step"] == 4
-    # the doubling curriculum spans those 4 iterations (with the preset's K = 2000 it would still be at N = 11)
-    assert read_logs(output)[-1]["num_timesteps"] == num_timesteps(3, 4, 10, 160, "doubling") == 81
+    # the curriculum spans those 4 iterations: the last is iteration 3 of K = 4, not of the preset's K
+    row = PRESETS["digits"]
+    curriculum = row["s0"], row["s1"], row["num_timesteps_schedule"]
+    assert read_logs(output)[-1]["num_timesteps"] == num_timesteps(3, 4, *curriculum)
+    assert num_timesteps(3, 4, *curriculum) != num_timesteps(3, row["max_train_steps"], *curriculum)
 
 
 def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path):
