@@ -1,7 +1,9 @@
 # Copyright 2026 The diffusers-act authors. Licensed under the Apache License, Version 2.0.
 """The one source of training defaults: ACTConfig / RunConfig, presets as rows of overrides, the generated flags."""
 
+import dataclasses
 import math
+import re
 
 import pytest
 import torch
@@ -59,9 +61,9 @@ def test_derived_defaults_follow_the_users_value_after_the_preset():
     run, config = parse_args(["--preset", "digits", "--adv_weight", "0.45", "--learning_rate", "2e-4"])
     assert (config.adv_weight, config.adv_weight_mid) == (0.45, 0.45)
     assert config.learning_rate == config.discr_learning_rate == 2e-4
-    # a preset's own derived value is kept where it differs from the derivation (ImageNet 64: w_mid 0.2)
+    # a preset's own derived value is kept where it differs from the derivation (ImageNet 64's w_mid)
     _, config = parse_args(["--preset", "imagenet64", "--adv_weight", "0.45"])
-    assert (config.adv_weight, config.adv_weight_mid) == (0.45, 0.2)
+    assert (config.adv_weight, config.adv_weight_mid) == (0.45, PRESETS["imagenet64"]["adv_weight_mid"])
     # an explicit derived value wins over the derivation
     _, config = parse_args(["--preset", "cifar10", "--learning_rate", "2e-4", "--discr_learning_rate", "1e-5"])
     assert (config.learning_rate, config.discr_learning_rate) == (2e-4, 1e-5)
@@ -69,27 +71,44 @@ def test_derived_defaults_follow_the_users_value_after_the_preset():
     assert (config.adv_weight, config.adv_weight_mid) == (0.6, 0.1)
 
 
+# a value left unset (None) is derived from another option's
+DERIVED = {
+    "adv_weight_mid": "adv_weight",
+    "discr_learning_rate": "learning_rate",
+    "discr_adam_beta1": "adam_beta1",
+    "discr_adam_beta2": "adam_beta2",
+}
+
+
 def test_presets_set_a_derived_value_only_where_it_differs_from_the_derivation():
     for name, row in PRESETS.items():
         _, config = parse_args(["--preset", name])
-        if "adv_weight_mid" in row:
-            assert row["adv_weight_mid"] != config.adv_weight, name
-        if "discr_learning_rate" in row:
-            assert row["discr_learning_rate"] != config.learning_rate, name
-    assert PRESETS["imagenet64"]["adv_weight_mid"] == 0.2
+        for derived, source in DERIVED.items():
+            if derived in row:
+                assert row[derived] != getattr(config, ACT_FLAGS[source].name), (name, derived)
 
 
-def test_preset_values_and_field_defaults():
-    run, config = parse_args(["--preset", "cifar10"])
-    assert (run.dataset_name, run.image_column, run.resolution, run.train_batch_size) == ("cifar10", "img", 32, 80)
-    assert (config.total_steps, config.loss_type, config.augment, config.noise_conditioning) == (
-        300_000, "lpips", True, "sigma",
-    )  # fmt: skip
-    assert (config.s0, config.s1, config.mu0, config.adv_weight, config.adv_weight_mid) == (2, 150, 0.9, 0.3, 0.3)
-    assert config.final_num_timesteps == 150  # N(K) of the authors' schedule with s1 = 150 (the paper's: 151)
-    run, config = parse_args([])  # no data, no preset: the digits quickstart
-    assert run.preset == "digits" and config.mu0 == 0.0 and config.index_distribution == "lognormal"
-    assert config.final_num_timesteps == 161  # the doubling schedule ends at s1 + 1
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_a_preset_sets_its_row_and_leaves_every_other_option_at_its_default(preset):
+    run, config = parse_args(["--preset", preset])
+    assert run.preset == preset and run.explicit == {"preset": preset}
+    row = PRESETS[preset]
+    for flag, f in {**RUN_FLAGS, **ACT_FLAGS}.items():
+        if flag == "preset":
+            continue
+        expected = row[flag] if flag in row else f.default
+        if expected is None and flag in DERIVED:
+            expected = value_of(run, config, DERIVED[flag])
+        assert value_of(run, config, flag) == expected, (preset, flag)
+
+
+def test_no_data_and_no_preset_is_the_digits_preset():
+    run, config = parse_args([])
+    digits_run, digits_config = parse_args(["--preset", "digits"])
+    assert run.preset == "digits" and config == digits_config
+    assert dataclasses.replace(run, explicit={}) == dataclasses.replace(digits_run, explicit={})
+    # the improved recipe's doubling schedule ends at s1 + 1
+    assert config.num_timesteps_schedule == "doubling" and config.final_num_timesteps == config.s1 + 1
 
 
 def test_own_data_without_a_preset_gets_the_improved_recipe_and_no_hub_columns():
@@ -106,20 +125,34 @@ def test_own_data_without_a_preset_gets_the_improved_recipe_and_no_hub_columns()
         parse_args(["--dataset_name", "a", "--train_data_dir", "b"])
 
 
-def test_every_flag_has_help_with_its_default_and_the_token_is_never_kept():
-    text = " ".join(build_parser().format_help().split())
+def option_helps(text: str) -> dict[str, str]:
+    """Each option's entry of `--help` output (its flags, metavar and help) by flag, with the whitespace of
+    argparse's line wrapping normalised."""
+    entries = re.split(r"\n  (?=--)", text)[1:]
+    return {entry.split()[0].rstrip(","): " ".join(entry.split()) for entry in entries}
+
+
+def test_every_flag_has_help_with_its_default_and_the_presets_that_set_it():
+    helps = option_helps(build_parser().format_help())
+    assert set(helps) == {f"--{flag}" for flag in {**RUN_FLAGS, **ACT_FLAGS}}  # one entry per field, no other
     for flag, f in {**RUN_FLAGS, **ACT_FLAGS}.items():
-        metavar = "" if f.type in (bool, bool | None) else f" {flag.upper()}"
-        if f.metadata.get("nargs"):
-            metavar = f" {flag.upper()} [{flag.upper()} ...]"
+        entry = helps[f"--{flag}"]
+        assert " ".join(f.metadata["help"].split()) in entry, flag
+        defaults = entry.rsplit(" (default: ", 1)[1]
+        assert re.match(rf"{re.escape(str(f.default))}[;)]", defaults), flag
+        setting = {preset: row[flag] for preset, row in PRESETS.items() if flag in row}
+        assert {preset for preset in PRESETS if f"{preset}: " in defaults} == set(setting), flag  # no other preset
+        assert all(f"{preset}: {value}" in defaults for preset, value in setting.items()), flag
+        if f.type in (bool, bool | None):
+            assert entry.startswith(f"--{flag}, --no-{flag} "), flag
         choices = sorted(PRESETS) if flag == "preset" else f.metadata.get("choices")
         if choices:
-            metavar = " {" + ",".join(choices) + "}"
-        usage = f"--{flag}, --no-{flag}" if not metavar else f"--{flag}{metavar}"
-        assert f"{usage} {' '.join(f.metadata['help'].split())} (default: {f.default}" in text, flag
-    assert "--total_steps" not in text
-    # presets that differ are named in the help
-    assert "span them (default: 300000; cifar10: 300000, imagenet64: 400000, digits: 2000)" in text
+            assert "{" + ",".join(choices) + "}" in entry, flag
+    with pytest.raises(SystemExit):
+        parse_args(["--preset", "no-such-preset"])
+
+
+def test_the_hub_token_is_never_kept_among_the_flags_given():
     run, _ = parse_args(["--hub_token", "hf_secret"])
     assert run.hub_token == "hf_secret" and "hub_token" not in run.explicit
 
@@ -145,9 +178,9 @@ def test_bad_config_values_are_explained():
 def test_a_precision_the_device_cannot_run_is_an_error_if_asked_for_and_a_fallback_if_preset():
     from diffusers_act.training.config import resolve_mixed_precision
 
-    run, _ = parse_args(["--preset", "imagenet64", "--train_data_dir", "images"])  # the preset chose fp16
-    precision, note = resolve_mixed_precision(run, "cpu")
-    assert precision == "no" and note == "the imagenet64 preset's fp16 cannot run on cpu, so this run used fp32"
+    for preset in PRESETS:  # fp16 chosen by a preset's row, not by the user
+        precision, note = resolve_mixed_precision(RunConfig(preset=preset, mixed_precision="fp16"), "cpu")
+        assert precision == "no" and f"the {preset} preset's fp16 cannot run on cpu" in note and "fp32" in note
     run, _ = parse_args(["--mixed_precision", "fp16"])
     with pytest.raises(ValueError, match="fp16 needs a GPU"):
         resolve_mixed_precision(run, "cpu")
@@ -205,13 +238,14 @@ def test_paper_presets_follow_the_authors_code_where_it_differs_from_the_paper()
 
 
 def test_a_paper_preset_with_another_global_batch_is_warned_about():
-    from diffusers_act.presets import paper_batch_note
+    from diffusers_act.presets import PAPER_GLOBAL_BATCH, paper_batch_note
 
-    assert paper_batch_note("imagenet64", 320, 4) is None and paper_batch_note("cifar10", 80, 1) is None
-    assert paper_batch_note("digits", 7, 3) is None and paper_batch_note(None, 7, 3) is None
-    assert paper_batch_note("imagenet64", 320, 1) == (
-        "The imagenet64 preset follows the paper's global batch of 1280 images per iteration; this run has 320 "
-        "(--train_batch_size 320 x 1 process(es) x 1 accumulation step(s)). The paper's FID is measured at its batch: "
-        "match it with more processes or --gradient_accumulation_steps."
-    )
-    assert paper_batch_note("imagenet64", 320, 2, accumulation=2) is None
+    assert paper_batch_note("digits", 7, 3) is None and paper_batch_note(None, 7, 3) is None  # no paper batch
+    for preset, paper in PAPER_GLOBAL_BATCH.items():
+        batch = PRESETS[preset]["train_batch_size"]  # the preset's batch per process, on the paper's process count
+        assert paper % batch == 0 and paper_batch_note(preset, batch, paper // batch) is None, preset
+        assert paper_batch_note(preset, batch // 2, paper // batch, accumulation=2) is None, preset
+        note = paper_batch_note(preset, batch, paper // batch + 1)
+        words = " ".join(note.split())
+        assert f"global batch of {paper} " in words and f"this run has {batch * (paper // batch + 1)} " in words
+        assert "--gradient_accumulation_steps" in words, preset  # says how to match it

@@ -22,6 +22,10 @@ def test_documents_have_runnable_examples():
 
 @pytest.mark.parametrize("name, code", BLOCKS, ids=[name for name, _ in BLOCKS])
 def test_python_blocks_run(name, code, tmp_path, monkeypatch):
+    """Each block runs and checks what its document says it gives: its `assert` lines (at the block's top level, so
+    that they always run) state the shapes, types and values the prose promises."""
+    checks = [line for line in code.splitlines() if line.startswith("assert ")]
+    assert checks, f"{name} checks none of its results: add an `assert` line for what the document promises"
     monkeypatch.chdir(tmp_path)
     exec(compile(code, name, "exec"), {"__name__": "__doc_example__"})
 

@@ -5,6 +5,7 @@ import argparse
 import importlib.util
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -104,13 +105,32 @@ def test_benchmark_cache_key_changes_with_the_digits_preset(monkeypatch):
     bench = load(ROOT / "benchmarks" / "digits_act_vs_ct.py", "digits_act_vs_ct")
     flags = ["--preset", "digits", "--seed", "0"]
     key = bench.run_key(flags)
-    assert key.startswith("--preset digits --seed 0 | digits preset ") and bench.run_key(flags) == key
+    assert bench.run_key(flags) == key and bench.run_key(["--preset", "digits", "--seed", "1"]) != key
     # a finished run of an earlier preset (another UNet, another setting) is not reused
     monkeypatch.setitem(bench.UNET_PRESETS, "digits", {**bench.UNET_PRESETS["digits"], "block_out_channels": (8, 8)})
     assert bench.run_key(flags) != key
     monkeypatch.undo()
     monkeypatch.setitem(bench.PRESETS, "digits", {**bench.PRESETS["digits"], "gp_weight": 5.0})
     assert bench.run_key(flags) != key
+
+
+def final_fids(run):
+    """The final FID of each seed of a benchmark run."""
+    return [seed["evals"][-1]["fid"] for seed in run["seeds"].values()]
+
+
+def markdown_table(text, first_column):
+    """The rows, as {column: cell}, of the Markdown table in `text` whose first column is `first_column`."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    start = next(i for i, line in enumerate(lines) if line.split("|")[1].strip() == first_column)
+    columns = [cell.strip() for cell in lines[start].split("|")[1:-1]]
+    rows = []
+    for line in lines[start + 2 :]:
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if len(cells) != len(columns):
+            break
+        rows.append(dict(zip(columns, cells, strict=True)))
+    return rows
 
 
 def test_benchmark_report_states_each_target_and_reused_runs():
@@ -133,9 +153,21 @@ def test_benchmark_report_states_each_target_and_reused_runs():
     floor = {"fid": 15.6, "precision": 0.78, "recall": 0.73, "training_digits_fid": 1.5}
     body = bench.report(args, results, floor, 0.96, 2000, 250, 1000, total_seconds=0.01)
     assert "every run was reused from earlier invocations" in body
-    assert "within one standard deviation of CT at batch 192 (23.34 ± 1.21) or better: NO." in body
-    assert "Targets at batch 32: met; against CT at batch 192: NOT met." in body
-    assert "| improved | CT, batch 192 | 23.34 ± 1.21 (22.87, 22.44, 24.72) |" in body
+    # the table's cells are the seeds' values: mean ± SD (per seed), for each run and metric
+    table = markdown_table(body, "recipe")
+    assert [(row["recipe"], row["run"]) for row in table] == [("improved", name) for name in results["improved"]]
+    for row in table:
+        fids = final_fids(results["improved"][row["run"]])
+        stats = bench.summarise(fids)
+        mean, sd, *per_seed = map(float, re.findall(r"[\d.]+", row["final FID"]))
+        assert (mean, sd) == pytest.approx((stats["mean"], stats["sd"]), abs=0.005) and per_seed == fids
+        assert row["best FID"] == row["final FID"]  # one evaluation per seed
+        assert float(row["precision"].split()[0]) == 0.5 and float(row["class accuracy"].split()[0]) == 0.9
+    # the verdicts: ACT beats CT at batch 32 in every seed, but is not within one SD of CT at batch 192 (mean ± SD)
+    text, large = " ".join(body.split()), bench.summarise(final_fids(results["improved"]["CT, batch 192"]))
+    assert f"CT at batch 192 ({large['mean']:.2f} ± {large['sd']:.2f}) or better: NO." in text
+    verdicts = re.search(r"Targets at batch 32: (met|NOT met); against CT at batch 192: (met|NOT met)\.", text)
+    assert verdicts.groups() == ("met", "NOT met")
     trained = bench.report(args, results, floor, 0.96, 2000, 250, 1000, total_seconds=600)
     assert "the runs trained by this invocation took 10.0 min on" in trained
 

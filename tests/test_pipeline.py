@@ -374,9 +374,13 @@ def test_bad_input_errors(pipe, kwargs, message):
 @pytest.mark.parametrize(
     "labels, message",
     [
-        (10, r"lie in \[0, 9\]"), ([-1], r"lie in \[0, 9\]"), ([1, 2, 3], "holds 3 labels"), ([0.5], "must be an int"),
-        ("3", r"\['3'\] are not class names; they are none: this pipeline has no `id2label`"), ([], "non-empty"),
-    ],  # fmt: skip
+        (10, r"lie in \[0, 9\]"),
+        ([-1], r"lie in \[0, 9\]"),
+        ([1, 2, 3], "holds 3 labels"),
+        ([0.5], "must be an int"),
+        ("3", r"\['3'\] are not class names; they are none: this pipeline has no `id2label`"),
+        ([], "non-empty"),
+    ],
 )
 def test_bad_class_labels(cond_pipe, labels, message):
     with pytest.raises(ValueError, match=message):
@@ -409,7 +413,6 @@ def test_class_names_are_saved_and_accepted_as_class_labels(tmp_path):
     assert ACTColorizationPipeline.from_pipe(loaded).labels == loaded.labels  # the editing pipelines keep them
     with pytest.raises(ValueError, match=r"\['wolf'\] are not class names; they are 'cat', 'dog', 'fox'"):
         loaded(batch_size=1, class_labels="wolf")
-
 
 
 def test_inpainting_makes_one_image_per_given_image_unless_told(pipe):

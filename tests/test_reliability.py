@@ -517,8 +517,10 @@ def test_latest_warns_when_it_skips_a_damaged_checkpoint(places, tmp_path, caplo
     with caplog.at_level("WARNING"):
         chosen = CheckpointManager(folder, Accelerator(cpu=True)).resolve("latest")
     assert chosen == folder / "checkpoint-2"
-    assert f"--resume_from_checkpoint latest skips {folder / 'checkpoint-5'}: it is damaged (training/optimizers.pt " \
-           f"is missing); resuming from {folder / 'checkpoint-2'}." in caplog.text
+    assert (
+        f"--resume_from_checkpoint latest skips {folder / 'checkpoint-5'}: it is damaged (training/optimizers.pt "
+        f"is missing); resuming from {folder / 'checkpoint-2'}." in caplog.text
+    )
 
 
 def test_scheduler_configs_with_absurd_values_do_not_load(tmp_path):
@@ -561,9 +563,10 @@ def test_resuming_with_another_number_of_processes_is_warned_about(places, tmp_p
     trainer = ACTTrainer.build(unet_config("digits", run.resolution, 1, 10), config, Accelerator(cpu=True))
     with caplog.at_level("WARNING"):
         CheckpointManager(two, trainer.accelerator).load(checkpoint, trainer)
-    assert f"{checkpoint} was written by 2 process(es) and this run has 1: from here on the global batch is 1/2 of " \
-           "what it was" in caplog.text
-
+    assert (
+        f"{checkpoint} was written by 2 process(es) and this run has 1: from here on the global batch is 1/2 of "
+        "what it was" in caplog.text
+    )
 
 
 def test_lpips_offline_without_weights_stops_before_any_work(tmp_path, capsys, monkeypatch):
@@ -593,8 +596,10 @@ def test_resuming_continues_the_run_that_wrote_the_checkpoint(places, tmp_path, 
     reset_accelerator_state()
     with caplog.at_level("WARNING"):
         train_act.main([*resume, "checkpoint-2", "--max_train_steps", "3", "--max_train_samples", "48"])
-    assert "was trained on {'source': 'scikit-learn digits', 'images': 64, 'classes': 10}, this run has " \
-           "{'source': 'scikit-learn digits', 'images': 48, 'classes': 10}: it goes on with other data" in caplog.text
+    assert (
+        "was trained on {'source': 'scikit-learn digits', 'images': 64, 'classes': 10}, this run has "
+        "{'source': 'scikit-learn digits', 'images': 48, 'classes': 10}: it goes on with other data" in caplog.text
+    )
     assert "was written by a run of 2 iterations, this one has 3: the curricula N(k) and mu(k)" in caplog.text
     assert json.loads((other / "training_summary.json").read_text())["iterations"] == 3
     # another folder's checkpoint continues into this folder, and says so

@@ -18,8 +18,9 @@ from safetensors.torch import load_file
 import diffusers_act.training.checkpoints as checkpoints_module
 import diffusers_act.training.hub as hub_module
 from diffusers_act import ACTDiscriminator, ACTPipeline
-from diffusers_act.training import complete_checkpoints
-from diffusers_act.training.config import TrainingError
+from diffusers_act.presets import IMPROVED_RECIPE, PRESETS, auto_unet_config
+from diffusers_act.training import ACTConfig, complete_checkpoints
+from diffusers_act.training.config import TrainingError, flag_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "train_act" / "train_act.py"
@@ -42,12 +43,36 @@ def read_logs(output_dir):
     return [json.loads(line) for line in (output_dir / "logs.jsonl").read_text().splitlines()]
 
 
-def test_bare_readme_command_writes_a_usable_model(tmp_path):
+def card_words(output_dir):
+    """The text of a run's model card with every run of whitespace (its line wrapping) as one space."""
+    return " ".join(ModelCard.load(output_dir / "README.md").text.split())
+
+
+def spy_on_trainers(monkeypatch):
+    """The list that every `ACTTrainer` the training script builds is appended to."""
+    built, build = [], train_act.ACTTrainer.build
+    monkeypatch.setattr(train_act.ACTTrainer, "build", lambda *args, **kwargs: built.append(build(*args, **kwargs))
+                        or built[-1])  # fmt: skip
+    return built
+
+
+def test_bare_readme_command_writes_a_usable_model(tmp_path, monkeypatch):
     # the README's command with only the length shortened (and the validation grid due once)
+    built = spy_on_trainers(monkeypatch)
     output = run(tmp_path, "--max_train_steps", "4", "--validation_steps", "2", "--checkpointing_steps", "2")
+    # the trainer got the digits preset's row (the default without data), the user's --max_train_steps over it
+    row, (trainer,) = PRESETS["digits"], built
+    fields = flag_fields(ACTConfig)
+    values = {fields[flag].name: value for flag, value in {**row, "max_train_steps": 4}.items() if flag in fields}
+    expected = ACTConfig(**values)
+    assert trainer.config == expected
+    g, d = trainer.optimizer.param_groups[0], trainer.discriminator_optimizer.param_groups[0]  # built with them
+    assert (g["lr"], g["betas"]) == (expected.learning_rate, (expected.adam_beta1, expected.adam_beta2))
+    assert d["lr"] == expected.discr_learning_rate
+    assert d["betas"] == (expected.discr_adam_beta1, expected.discr_adam_beta2)
     pipe = ACTPipeline.from_pretrained(output)
     pipe.set_progress_bar_config(disable=True)
-    assert pipe.unet.config.sample_size == 8 and pipe.unet.config.in_channels == 1
+    assert pipe.unet.config.sample_size == row["resolution"] and pipe.unet.config.in_channels == 1
     assert pipe.unet.config.num_class_embeds == 10
     images = pipe(batch_size=3, class_labels=[1, 2, 3], generator=torch.Generator().manual_seed(0)).images
     assert [im.size for im in images] == [(8, 8)] * 3 and images[0].mode == "L"
@@ -55,11 +80,17 @@ def test_bare_readme_command_writes_a_usable_model(tmp_path):
     card = ModelCard.load(output / "README.md")
     assert "act" in card.data.tags and card.data.library_name == "diffusers"
     assert "DiffusionPipeline.from_pretrained" in card.text and "--max_train_steps 4" in card.text
+    # the card holds this run's numbers
+    text, parameters = card_words(output), sum(p.numel() for p in pipe.unet.parameters())
+    assert "4 iterations" in text and f"global batch {row['train_batch_size']}," in text
+    assert f"{parameters / 1e6:.1f}M parameters" in text and f"N = {expected.final_num_timesteps})" in text
+    assert f"decay {expected.ema_decay}," in text  # the evaluation EMA the preset turns on is what ships
     assert PIL.Image.open(output / "samples.png").size[0] > 16
     assert (output / "samples" / "step-0000002.png").is_file()
     assert [c.name for c in complete_checkpoints(output)] == ["checkpoint-2", "checkpoint-4"]
     sampled = ACTPipeline.from_pretrained(output / "checkpoint-2")  # each checkpoint is a pipeline too
-    assert sampled.unet.config.num_class_embeds == 10 and sampled.scheduler.config.num_train_timesteps == 161
+    assert sampled.unet.config.num_class_embeds == 10
+    assert sampled.scheduler.config.num_train_timesteps == expected.final_num_timesteps  # sampled on N(K)
     logs = read_logs(output)
     assert logs[-1]["step"] == 4  # logged every --logging_steps (10) and at the last iteration
     # R1 ran at iteration 0 only (interval 16); its value is carried to every later log line
@@ -358,8 +389,12 @@ def test_fid_during_training_is_logged_and_in_the_model_card(tmp_path):
     )
     evals = [entry for entry in read_logs(output) if "fid" in entry]
     assert [e["step"] for e in evals] == [1, 2]
-    assert {"fid", "precision", "recall", "label_coverage", "class_accuracy"} <= set(evals[-1])
-    assert f"fid: {evals[-1]['fid']:.4g}" in ModelCard.load(output / "README.md").text
+    measured = {k: v for k, v in evals[-1].items() if k != "step"}
+    assert {"fid", "precision", "recall", "label_coverage", "class_accuracy"} <= set(measured)
+    # the card holds the last evaluation's values: in its text and as the Hub's evaluation results
+    card = ModelCard.load(output / "README.md")
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == measured
+    assert all(f"{name}: {value:.4g}" in card.text for name, value in measured.items())
 
 
 def test_own_images_without_a_preset_get_a_model_sized_for_the_data(tmp_path):
@@ -371,15 +406,18 @@ def test_own_images_without_a_preset_get_a_model_sized_for_the_data(tmp_path):
     output = run(tmp_path, *FAST, "--train_data_dir", str(flat), "--resolution", "8", "--max_train_steps", "2",
                  "--train_batch_size", "4", name="grey")  # fmt: skip
     config = ACTPipeline.from_pretrained(output).unet.config
-    assert (config.in_channels, config.num_class_embeds, tuple(config.block_out_channels)) == (1, None, (32, 64))
-    card = ModelCard.load(output / "README.md")
-    assert "no preset: the improved recipe" in card.text and "sized for 8x8" in card.text
+    assert (config.in_channels, config.num_class_embeds) == (1, None)
+    for key, value in auto_unet_config(8).items():  # the UNet sized for the data, not a preset's
+        assert config[key] == (list(value) if isinstance(value, tuple) else value), key
+    card, text = ModelCard.load(output / "README.md"), card_words(output)
+    assert "no preset: the improved recipe" in text and "sized for 8x8" in text
     # an explicit --label_column that the data lack is an error, not a silently unconditional run
     with pytest.raises(ValueError, match="--label_column 'digit' is not in the dataset"):
         run(tmp_path, *FAST, "--train_data_dir", str(flat), "--resolution", "8", "--label_column", "digit", name="lc")
     # the card states the global batch and the curricula (the paper presets use the authors')
-    assert "global batch 4, curricula N(k) `doubling` and mu(k) `ct`" in " ".join(card.text.split())
-    assert "An unconditional one-step image generator" in card.text
+    schedules = IMPROVED_RECIPE["num_timesteps_schedule"], ACTConfig().target_ema_schedule
+    assert "global batch 4, curricula N(k) `{}` and mu(k) `{}`".format(*schedules) in text
+    assert "An unconditional one-step image generator" in text
     assert card.text.lstrip().startswith("# grey")  # titled by the output folder, not the staging folder
     assert "unconditional" in card.text and card.data.pipeline_tag == "unconditional-image-generation"
 
@@ -397,8 +435,11 @@ def test_num_train_epochs_sets_the_length_the_curricula_span(tmp_path):
     output = run(tmp_path, *FAST, "--max_train_samples", "64", "--num_train_epochs", "1")
     summary = json.loads((output / "training_summary.json").read_text())
     assert summary["iterations"] == 4 and read_logs(output)[-1]["step"] == 4
-    # the doubling curriculum spans those 4 iterations (with the preset's K = 2000 it would still be at N = 11)
-    assert read_logs(output)[-1]["num_timesteps"] == num_timesteps(3, 4, 10, 160, "doubling") == 81
+    # the curriculum spans those 4 iterations: the last is iteration 3 of K = 4, not of the preset's K
+    row = PRESETS["digits"]
+    curriculum = row["s0"], row["s1"], row["num_timesteps_schedule"]
+    assert read_logs(output)[-1]["num_timesteps"] == num_timesteps(3, 4, *curriculum)
+    assert num_timesteps(3, 4, *curriculum) != num_timesteps(3, row["max_train_steps"], *curriculum)
 
 
 def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path):
@@ -414,8 +455,7 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
         before, after = load_file(first / sub / weights), load_file(tuned / sub / weights)
         assert before.keys() == after.keys(), sub
         assert all(torch.allclose(before[k], after[k], rtol=0, atol=1e-20) for k in before), sub
-    card = ModelCard.load(tuned / "README.md").text
-    assert f"fine-tuned from {first} (generator and discriminator)" in card
+    assert f"fine-tuned from {first} (generator and discriminator)" in card_words(tuned)
     # a folder without unet/, and data the generator cannot take, are clear errors before training
     with pytest.raises(ValueError, match="has no `unet/` folder"):
         run(tmp_path, *FAST, "--pretrained_model_name_or_path", str(tmp_path), name="bad1")
@@ -439,7 +479,8 @@ def test_fine_tuning_starts_from_a_saved_pipeline_and_its_discriminator(tmp_path
         run(tmp_path, *FAST, *ft, "--class_label", "10", name="flat4")
     # the digits' class names are saved with the model; a folder whose classes have other names is refused unless told
     assert json.loads((first / "model_index.json").read_text())["id2label"] == {str(i): str(i) for i in range(10)}
-    assert "Classes (`class_labels` takes the ids or the names): 0 `0`, 1 `1`," in (first / "README.md").read_text()
+    classes = ", ".join(f"{i} `{i}`" for i in range(10))  # the card lists them as they were saved
+    assert f"Classes (`class_labels` takes the ids or the names): {classes}." in card_words(first)
     for name in ("cat", "dog"):
         (tmp_path / "named" / name).mkdir(parents=True)
         for i in range(6):
