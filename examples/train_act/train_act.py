@@ -45,6 +45,7 @@ from diffusers_act.training.checkpoints import nonfinite_networks
 from diffusers_act.training.config import TrainingError, resolve_mixed_precision, run_command_line, total_steps_for
 from diffusers_act.training.data import TrainingData
 from diffusers_act.training.hub import describe_run, prepare_hub_repo, run_card_fields
+from diffusers_act.training.latents import check_latent_run, load_vae, vae_scale_factor
 from diffusers_act.training.outputs import RECORD, STAGING, check_output_dir, claim_output_dir, save_final
 from diffusers_act.training.pretrained import fine_tune_setup
 
@@ -105,7 +106,11 @@ def main(argv: list[str] | None = None) -> Path:
     checkpoints = CheckpointManager(output_dir, accelerator, run.checkpoints_total_limit)
     resume = checkpoints.resolve(run.resume_from_checkpoint)
 
-    # data (images in [-1, 1], labels when class-conditional) and the generator: a pretrained one fixes the shapes
+    # data (images in [-1, 1], or their latents with a VAE; labels when class-conditional) and the generator: a
+    # pretrained one fixes the shapes
+    vae = load_vae(run) if run.vae_name_or_path else None
+    if vae is not None:
+        check_latent_run(run, config, vae)
     data = TrainingData(run, accelerator)
     pretrained = run.pretrained_model_name_or_path is not None
     if pretrained:  # its time input, noise range and resolution carry over; the data's classes map onto its own
@@ -113,12 +118,14 @@ def main(argv: list[str] | None = None) -> Path:
     else:
         given = run.model_config_name_or_path  # a config file, or the preset's UNet, fixes the channels
         fixed = UNet2DModel.load_config(given) if given else UNET_PRESETS[run.preset] if run.preset else {}
-        channels = fixed.get("in_channels") or data.channels
-        unet_kwargs = unet_config(run.preset, run.resolution, channels, data.num_classes, given)
+        size, channels = run.resolution, fixed.get("in_channels") or data.channels
+        if vae is not None:  # the UNet makes latents: the VAE's channels, at its downsampled size
+            size, channels = run.resolution // vae_scale_factor(vae), vae.config.latent_channels
+        unet_kwargs = unet_config(run.preset, size, channels, data.num_classes, given)
     model_config = unet.config if pretrained else unet_kwargs
     checkpoints.data = data  # its class names are saved with each checkpoint
     # ACT loads B images for the generator step and B for the discriminator's (B/2 generated, B/2 real)
-    data.prepare(model_config, run.train_batch_size * (2 if config.adversarial else 1))
+    data.prepare(model_config, run.train_batch_size * (2 if config.adversarial else 1), vae)
     evaluator = None
     if run.fid_steps and accelerator.is_main_process:
         evaluator = SampleEvaluator(
@@ -215,19 +222,22 @@ def main(argv: list[str] | None = None) -> Path:
         # sample
         if step % run.validation_steps == 0 and accelerator.is_main_process:
             grid = sample_grid(
-                trainer.shipped_unet(), trainer.scheduler, run.num_validation_images, run.seed, data.num_classes
+                trainer.shipped_unet(), trainer.scheduler, run.num_validation_images, run.seed, data.num_classes, vae
             )
             (output_dir / "samples").mkdir(exist_ok=True)
             grid.save(output_dir / "samples" / f"step-{step:07d}.png")
             log_image(accelerator, "samples (top: 1 step, bottom: 2 steps)", grid, step)
         # evaluate
         if run.fid_steps and (step % run.fid_steps == 0 or step == config.total_steps):
+            started = time.perf_counter()
             if accelerator.is_main_process:
-                metrics = evaluator(trainer.shipped_unet(), trainer.scheduler)
+                metrics = evaluator(trainer.shipped_unet(), trainer.scheduler, vae)
                 logger.info(f"Iteration {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-                accelerator.log(metrics, step=step)
-                log.write(step, metrics)
+                timing = {"eval_seconds": time.perf_counter() - started}  # not part of training's images/s
+                accelerator.log({**metrics, **timing}, step=step)
+                log.write(step, {**metrics, **timing})
             accelerator.wait_for_everyone()
+            window_start += time.perf_counter() - started
     progress.close()
     batches.close()  # end the data iterator now, on every process alike, not at teardown after the process group
 
@@ -258,10 +268,10 @@ def main(argv: list[str] | None = None) -> Path:
 
         def write_final(folder: Path) -> None:  # into a staging folder, moved in when complete (`save_final`)
             (folder / "training_summary.json").write_text(json.dumps(summary, indent=2))
-            ACTPipeline(unet=final_unet, scheduler=scheduler, id2label=data.id2label).save_pretrained(folder)
+            ACTPipeline(unet=final_unet, scheduler=scheduler, vae=vae, id2label=data.id2label).save_pretrained(folder)
             if final_discriminator is not None:
                 final_discriminator.save_pretrained(folder / "discriminator")
-            grid = sample_grid(final_unet, scheduler, run.num_validation_images, run.seed, data.num_classes)
+            grid = sample_grid(final_unet, scheduler, run.num_validation_images, run.seed, data.num_classes, vae)
             grid.save(folder / "samples.png")
             write_model_card(folder, **card)
 

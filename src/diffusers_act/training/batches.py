@@ -84,13 +84,17 @@ class DeviceBatches:
     equal the data loader's, flips aside. With several processes, process r takes batches r, r + P, ... of each epoch.
 
     Args:
-        data (`dict`): [`decode_dataset`]'s output.
+        data (`dict`): [`decode_dataset`]'s output, or the latents of a latent run (`"latents"`, and
+            `"flipped_latents"` of the mirrored images for flips; `diffusers_act.training.latents`), yielded as
+            `"pixel_values"`.
         batch_size (`int`): Images per batch (per process).
         seed (`int`): The data seed (`--seed`).
         device (`torch.device`): Where the images are kept and the batches are made.
         random_flip (`bool`): Flip each image horizontally with probability 1/2, drawn per epoch from a generator
             seeded by `seed`, the epoch and the process, so that a resumed run draws the same flips.
         process_index (`int`), num_processes (`int`): This process and how many there are.
+        output_device (`torch.device`, *optional*): Where the batches go, when the set is kept elsewhere (latents
+            too large for the accelerator stay on the CPU); defaults to `device`.
     """
 
     def __init__(
@@ -102,10 +106,13 @@ class DeviceBatches:
         random_flip: bool = False,
         process_index: int = 0,
         num_processes: int = 1,
+        output_device: torch.device | None = None,
     ):
-        self.images = data["pixel_values"].to(device)
+        self.images = data["pixel_values"].to(device) if "pixel_values" in data else data["latents"].to(device)
+        self.flipped = data["flipped_latents"].to(device) if "flipped_latents" in data else None
         self.labels = data["labels"].to(device) if "labels" in data else None
         self.batch_size, self.seed, self.device, self.random_flip = batch_size, seed, torch.device(device), random_flip
+        self.output_device = torch.device(output_device or device)
         self.process_index, self.num_processes = process_index, num_processes
         if len(self) == 0:
             raise ValueError(
@@ -133,13 +140,15 @@ class DeviceBatches:
             generator = torch.Generator(self.device).manual_seed(seed)
             flips = torch.rand(order.shape, generator=generator, device=self.device) < 0.5
         for i in range(skip, len(order)):
-            images = self.images[order[i]].float() / 127.5 - 1
+            images = self.images[order[i]]
+            images = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
             if flips is not None:
-                images = torch.where(flips[i, :, None, None, None], images.flip(-1), images)
+                mirrored = images.flip(-1) if self.flipped is None else self.flipped[order[i]]
+                images = torch.where(flips[i, :, None, None, None], mirrored, images)
             batch = {"pixel_values": images}
             if self.labels is not None:
                 batch["labels"] = self.labels[order[i]]
-            yield batch
+            yield {key: value.to(self.output_device, non_blocking=True) for key, value in batch.items()}
 
     def resumable(self, start: int = 0) -> Iterator[tuple[int, dict]]:
         """`(epoch, batch)` pairs without end, from batch `start` on (as [`resumable_batches`])."""

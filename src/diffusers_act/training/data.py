@@ -16,11 +16,14 @@ import torch
 
 from ..sklearn_digits import digits_dataset
 from .batches import DeviceBatches, decode_dataset, make_dataloader, resumable_batches, use_data_on_device
+from .config import DATA_ON_DEVICE_LIMIT
 from .disk import format_bytes
+from .latents import cached_latents
 
 if TYPE_CHECKING:
     import datasets
     from accelerate import Accelerator
+    from diffusers import AutoencoderKL
 
 logger = logging.getLogger(__name__)
 
@@ -192,22 +195,23 @@ def make_transform(
     return transform
 
 
-def check_batch_fits_in_memory(run, width: int, device: str | torch.device) -> None:
+def check_batch_fits_in_memory(run, width: int, device: str | torch.device, size: int | None = None) -> None:
     """
     Stops, before any work, a run whose batch cannot fit at all: one fp32 activation of the UNet's first level
-    (`--train_batch_size` x `width` x `--resolution`^2) must fit in the device's memory. A run needs many such
-    activations, so this catches only the impossible (e.g. a resolution typed with extra zeros), never a run that fits.
+    (`--train_batch_size` x `width` x `size`^2, `size` the UNet's, `--resolution` unless given) must fit in the
+    device's memory. A run needs many such activations, so this catches only the impossible (e.g. a resolution typed
+    with extra zeros), never a run that fits.
     """
-    device = torch.device(device)
+    device, side = torch.device(device), size or run.resolution
     if device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory
     else:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    needed = run.train_batch_size * width * run.resolution**2 * 4
+    needed = run.train_batch_size * width * side**2 * 4
     if needed > total:
         raise ValueError(
             f"--resolution {run.resolution} with --train_batch_size {run.train_batch_size} cannot fit: one activation "
-            f"of the UNet's first level ({run.train_batch_size} x {width} x {run.resolution} x {run.resolution} fp32) "
+            f"of the UNet's first level ({run.train_batch_size} x {width} x {side} x {side} fp32) "
             f"takes {format_bytes(needed)}, more than the {format_bytes(total)} of {device.type} memory. Lower "
             "--resolution or --train_batch_size."
         )
@@ -253,8 +257,8 @@ class TrainingData:
         self.num_classes = count_classes(dataset, label) if self.conditional else None
         self.id2label = class_names(dataset, label) if self.conditional else None
         self.source = run.train_data_dir or run.dataset_name or "scikit-learn digits"
-        self.dataset, self.run, self.accelerator, self.batches_per_epoch, self._channels = (
-            dataset, run, accelerator, None, None
+        self.dataset, self.run, self.accelerator, self.batches_per_epoch, self._channels, self.vae = (
+            dataset, run, accelerator, None, None, None
         )  # fmt: skip
 
     @property
@@ -270,21 +274,31 @@ class TrainingData:
         self.dataset = self.dataset.remove_columns(self.run.label_column).add_column(self.run.label_column, labels)
         self.num_classes = num_classes
 
-    def prepare(self, unet_config: dict, batch_size: int) -> None:
-        """Sets the transform to the UNet's input channels at `--resolution`, and decodes the set onto the device
-        (small sets, `--data_on_device`) or makes the data loader, for batches of `batch_size` per process. A batch
-        that cannot fit in the device's memory is an error first ([`check_batch_fits_in_memory`])."""
-        run, accelerator = self.run, self.accelerator
-        check_batch_fits_in_memory(run, unet_config["block_out_channels"][0], accelerator.device)
-        channels = unet_config["in_channels"]
-        self.on_device = use_data_on_device(run, len(self.dataset), channels)
+    def prepare(self, unet_config: dict, batch_size: int, vae: "AutoencoderKL | None" = None) -> None:
+        """Sets the transform to the UNet's input channels (the VAE's, for a latent run) at `--resolution`, and
+        decodes the set onto the device (small sets, `--data_on_device`), makes the data loader, or encodes the set
+        with `vae` once ([`~diffusers_act.training.latents.cached_latents`]; on the device when it fits), for batches
+        of `batch_size` per process. A batch that cannot fit in the device's memory is an error first
+        ([`check_batch_fits_in_memory`])."""
+        run, accelerator, self.vae = self.run, self.accelerator, vae
+        size = unet_config["sample_size"]
+        check_batch_fits_in_memory(run, unet_config["block_out_channels"][0], accelerator.device, size)
+        channels = unet_config["in_channels"] if vae is None else vae.config.in_channels
+        self.on_device = vae is not None or use_data_on_device(run, len(self.dataset), channels)
         self.dataset = self.dataset.with_transform(
             make_transform(
                 run.image_column, channels, run.resolution, run.center_crop, run.random_flip and not self.on_device,
                 run.label_column if self.conditional else None,
             )
         )  # fmt: skip
-        if self.on_device:  # flips are drawn on the device
+        if vae is not None:  # latents in memory, flipped ones beside them: batches never touch the VAE
+            self.decoded = cached_latents(run, self.dataset, vae, accelerator)
+            fits = run.data_on_device == "yes" or sum(v.nbytes for v in self.decoded.values()) <= DATA_ON_DEVICE_LIMIT
+            self.loader = DeviceBatches(
+                self.decoded, batch_size, run.seed, accelerator.device if fits else "cpu", run.random_flip,
+                accelerator.process_index, accelerator.num_processes, output_device=accelerator.device,
+            )  # fmt: skip
+        elif self.on_device:  # flips are drawn on the device
             self.decoded = decode_dataset(self.dataset, num_workers=run.dataloader_num_workers)
             self.loader = DeviceBatches(
                 self.decoded, batch_size, run.seed, accelerator.device, run.random_flip, accelerator.process_index,
@@ -307,9 +321,13 @@ class TrainingData:
 
     def reference_images(self, limit: int = 50_000) -> torch.Tensor:
         """Up to `limit` training images in [0, 1] (the FID reference when no statistics are given)."""
-        if self.on_device:
+        if self.on_device and self.vae is None:
             return (self.decoded["pixel_values"][:limit].float() / 127.5 - 1) / 2 + 0.5
         return torch.stack([self.dataset[i]["pixel_values"] for i in range(min(len(self.dataset), limit))]) / 2 + 0.5
 
     def describe(self) -> str:
-        return f"{len(self.dataset)} images ({'on the device' if self.on_device else 'streamed'})"
+        where = "on the device" if self.on_device else "streamed"
+        if self.vae is not None:
+            kept_on_device = self.loader.images.device == self.accelerator.device
+            where = f"their latents, {'on' if kept_on_device else 'off'} the device"
+        return f"{len(self.dataset)} images ({where})"

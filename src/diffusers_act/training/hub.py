@@ -187,8 +187,12 @@ def describe_run(run, config, global_batch: int, fine_tuned_discriminator: bool 
         model = f"UNet config from {run.model_config_name_or_path}"
     else:
         model = f"the `{run.preset}` preset's UNet" if run.preset else (
-            f"a UNet sized for {run.resolution}x{run.resolution} (`auto_unet_config`)"
+            f"a UNet sized for {'the latents of ' * bool(run.vae_name_or_path)}{run.resolution}x{run.resolution} "
+            "images (`auto_unet_config`)"
         )  # fmt: skip
+    if run.vae_name_or_path:
+        subfolder = f" ({run.vae_subfolder})" if run.vae_subfolder else ""
+        model += f", in the latent space of the VAE {run.vae_name_or_path}{subfolder}"
     return recipe, model
 
 

@@ -12,7 +12,7 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 from accelerate import Accelerator
-from diffusers import UNet2DModel
+from diffusers import AutoencoderKL, UNet2DModel
 from diffusers.utils import make_image_grid
 
 from ..pipelines.act.pipeline_act import ACTPipeline
@@ -27,6 +27,7 @@ def sample_grid(
     num_images: int = 16,
     seed: int = 0,
     num_classes: int | None = None,
+    vae: AutoencoderKL | None = None,
     steps: tuple = (1, 2),
     display_size: int = 32,
 ) -> PIL.Image.Image:
@@ -34,9 +35,9 @@ def sample_grid(
     A fixed-seed grid: one block of rows per number of sampling steps, the same noise (and labels) in each. Images
     smaller than `display_size` pixels are enlarged by a whole factor with nearest-neighbour pixels and framed (8x8
     digits are shown at 32x32, each generated pixel a 4x4 block), so that the grid is legible; the samples
-    themselves keep their size.
+    themselves keep their size. With a `vae` (a latent model) the decoded images are shown.
     """
-    pipe = ACTPipeline(unet=unet, scheduler=scheduler)
+    pipe = ACTPipeline(unet=unet, scheduler=scheduler, vae=vae)
     pipe.set_progress_bar_config(disable=True)
     labels = (torch.arange(num_images) % num_classes).tolist() if num_classes else None
     cols = math.ceil(math.sqrt(num_images))
@@ -213,10 +214,13 @@ class SampleEvaluator:
             self.reference_features = extract_features(self.extractor, reference_images, device=device)
             self.reference = FeatureStatistics.from_features(self.reference_features)
 
-    def __call__(self, unet: UNet2DModel, scheduler: ConsistencyACTScheduler) -> dict[str, float]:
+    def __call__(
+        self, unet: UNet2DModel, scheduler: ConsistencyACTScheduler, vae: AutoencoderKL | None = None
+    ) -> dict[str, float]:
+        """The metrics of `num_samples` one-step samples (decoded by `vae` for a latent model)."""
         from ..evaluation import compute_metrics, generate_samples, label_metrics
 
-        pipe = ACTPipeline(unet=unet, scheduler=scheduler)
+        pipe = ACTPipeline(unet=unet, scheduler=scheduler, vae=vae)
         images, labels = generate_samples(pipe, self.num_samples, seed=self.seed, progress=False)
         results = compute_metrics(
             images,
