@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine, in two parts that share a time budget (GPU_CHECK_SECONDS, default 540):
-#   1. bench_throughput.py: CIFAR-10 and ImageNet 64 presets, CT and ACT iterations in fp32, tf32, fp16, bf16,
-#      bf16 + channels_last, bf16 + torch.compile (compiled rows last); peak memory; MFU; one-step sampling.
+#   1. bench_throughput.py (its trainer mode): CIFAR-10 and ImageNet 64 presets, CT and ACT iterations in fp32,
+#      tf32, fp16, bf16, bf16 + channels_last, bf16 + torch.compile (compiled rows last); peak memory; MFU; one-step
+#      sampling.
 #   2. the digits ACT-vs-CT comparison repeated over seeds, runs in parallel on the one GPU (improved recipe, CT and
 #      ACT at batch 32, seeds 1-3), plus 4,000-iteration runs of both at seed 0. Skipped when `datasets` is missing.
 #      The digits UNet is far too small to fill a GPU: eight runs sharing an H100 made 6.5 (ACT) to 11 (CT) it/s

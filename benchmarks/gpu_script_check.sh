@@ -4,9 +4,9 @@
 # minutes):
 #   1. benchmarks/gpu_resume_check.py: resume equality, loss-scaler checkpointing and the card's precision for fp32,
 #      fp16 and bf16 on CUDA.
-#   2. benchmarks/bench_training_script.py: the CIFAR-10 preset through the training script (data loading from PNG
-#      files, ACT-Aug, R1 every 16, EMA, logging; pseudo-Huber instead of LPIPS) on 32x32 synthetic PNGs, 64
-#      iterations: images/s from logs.jsonl of this tree and, with `--baseline DIR`, of that export too,
+#   2. benchmarks/bench_throughput.py --mode script: the CIFAR-10 preset through the training script (data loading
+#      from PNG files, ACT-Aug, R1 every 16, EMA, logging; pseudo-Huber instead of LPIPS) on 32x32 synthetic PNGs,
+#      64 iterations: images/s from logs.jsonl of this tree and, with `--baseline DIR`, of that export too,
 #      alternating runs, two each.
 #   3. host-device synchronisations inside ACT iterations of the CIFAR-10 preset (torch.cuda.set_sync_debug_mode).
 # Carry the wheels of diffusers, datasets, dill, multiprocess, importlib_metadata and fsspec in .whl/ (see the device
@@ -32,9 +32,9 @@ echo "== 1. resume on CUDA =="
 timeout 240 python3 benchmarks/gpu_resume_check.py --output "$out/resume.md"
 
 echo "== 2. CIFAR-10 preset through the script =="
-timeout 330 python3 benchmarks/bench_training_script.py --rows cifar10 --extra_flags "--loss_type pseudo_huber" \
-  "${baseline[@]}" --iterations 64 --repeats 2 --timeout 150 --output "$out/benchmarks.md" 2>&1 \
-  | tee "$out/speed.log"
+timeout 330 python3 benchmarks/bench_throughput.py --mode script --rows cifar10 \
+  --extra_flags "--loss_type pseudo_huber" "${baseline[@]}" --iterations 64 --repeats 2 --timeout 150 \
+  --output "$out/benchmarks.md" 2>&1 | tee "$out/speed.log"
 
 echo "== 3. synchronisations inside an iteration (CIFAR-10 preset, pseudo-Huber, R1 and ACT-Aug on) =="
 timeout 120 python3 benchmarks/gpu_sync_check.py 2>&1 | tee "$out/sync.txt"

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import tiny_unet
 
 from diffusers_act import ACTPipeline, ConsistencyACTScheduler
@@ -220,55 +219,6 @@ def test_benchmark_subset_of_runs_over_seeds_writes_summary(tmp_path):
     assert seeds["0"]["evals"][-1]["fid"] != seeds["5"]["evals"][-1]["fid"]  # the seed reaches training
     assert "--seed 5" in seeds["5"]["flags"] and "--adv_weight 0.0" in seeds["5"]["flags"]
     assert not (tmp_path / "not_written.md").exists()  # without both ACT and CT, no report
-
-
-def test_probe_discriminator(tmp_path):
-    probe = load(ROOT / "benchmarks" / "probe_discriminator.py", "probe_discriminator")
-    assert probe.roc_auc(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 3.0])) == 0.5
-    assert probe.roc_auc(torch.tensor([2.0, 3.0]), torch.tensor([0.0, 1.0])) == 1.0
-    assert probe.roc_auc(torch.tensor([1.0]), torch.tensor([1.0])) == 0.5  # ties count half
-
-    from diffusers_act import ACTDiscriminator
-
-    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)
-    ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path / "run")
-    ACTDiscriminator.from_unet_config(unet.config).save_pretrained(tmp_path / "run" / "discriminator")
-    (tmp_path / "run" / "training_summary.json").write_text(json.dumps({"final_num_timesteps": 11}))
-    result = probe.probe(tmp_path / "run", "lognormal", num_images=40)
-    rows = result["rows"]
-    assert len(rows) == 11 and rows[-1]["bin"].startswith("1-step")
-    assert sum(r["update_share"] for r in rows[:-1]) == pytest.approx(1.0, abs=1e-12)  # the bins cover the grid
-    uniform = probe.probe(tmp_path / "run", "uniform", num_images=40)["rows"]
-    # N = 11: 10 student times t_1..t_10, each 1/10 of the updates
-    assert sum(r["update_share"] for r in uniform[:-1]) == pytest.approx(1.0, abs=1e-12)
-    assert all(r["update_share"] * 10 == pytest.approx(round(r["update_share"] * 10)) for r in uniform[:-1])
-    assert all(0 <= r["auc"] <= 1 for r in rows)
-    # the boundary condition: at t ~ sigma_min the generator hands back (almost) the image it was given
-    assert rows[0]["distance"] < 0.02 < rows[-2]["distance"]
-    with pytest.raises(SystemExit):
-        probe.main(["--run", str(tmp_path)])  # no unet/ etc.
-
-
-@pytest.mark.slow
-def test_discriminator_capacity_learns_an_easy_case(tmp_path, capsys):
-    capacity = load(ROOT / "benchmarks" / "discriminator_capacity.py", "discriminator_capacity")
-    unet = tiny_unet(in_channels=1, out_channels=1, sample_size=16, num_class_embeds=10)
-    ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler()).save_pretrained(tmp_path / "run")
-    (tmp_path / "run" / "training_summary.json").write_text(json.dumps({"final_num_timesteps": 11}))
-    # an untrained generator's one-step samples are far from digits: without R1, D separates them quickly
-    body = capacity.main([
-        "--run", str(tmp_path / "run"), "--setting", "80,0", "--setting", "lognormal,5", "--steps", "40",
-        "--learning_rate", "2e-3", "--output", str(tmp_path / "c.md"),
-    ])  # fmt: skip
-    rows = [line.split("|")[1:-1] for line in body.splitlines() if line.startswith("| 80 |") or "lognormal" in line]
-    assert [r[0].strip() for r in rows] == ["80", "lognormal"]
-    aucs = [[float(cell) for cell in r[2:]] for r in rows]
-    assert all(0 <= a <= 1 for row in aucs for a in row)
-    assert aucs[0][-1] > 0.9  # t = 80
-    assert "discriminator_capacity:start" in (tmp_path / "c.md").read_text()
-    with pytest.raises(SystemExit):
-        capacity.main(["--run", str(tmp_path / "run"), "--setting", "often,5"])
-    assert "times must be lognormal, uniform or a number" in capsys.readouterr().err
 
 
 @pytest.fixture
