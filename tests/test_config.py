@@ -129,7 +129,8 @@ def option_helps(text: str) -> dict[str, str]:
     """Each option's entry of `--help` output (its flags, metavar and help) by flag, with the whitespace of
     argparse's line wrapping normalised."""
     entries = re.split(r"\n  (?=--)", text)[1:]
-    return {entry.split()[0].rstrip(","): " ".join(entry.split()) for entry in entries}
+    # argparse also breaks lines after a hyphen ("sd-" / "vae-ft-mse"): such breaks are joined without a space
+    return {entry.split()[0].rstrip(","): " ".join(re.sub(r"-\n\s+", "-", entry).split()) for entry in entries}
 
 
 def test_every_flag_has_help_with_its_default_and_the_presets_that_set_it():

@@ -389,8 +389,9 @@ def test_fid_during_training_is_logged_and_in_the_model_card(tmp_path):
     )
     evals = [entry for entry in read_logs(output) if "fid" in entry]
     assert [e["step"] for e in evals] == [1, 2]
-    measured = {k: v for k, v in evals[-1].items() if k != "step"}
+    measured = {k: v for k, v in evals[-1].items() if k not in ("step", "eval_seconds")}
     assert {"fid", "precision", "recall", "label_coverage", "class_accuracy"} <= set(measured)
+    assert all(e["eval_seconds"] > 0 for e in evals)  # the metric's time, logged apart from the training's
     # the card holds the last evaluation's values: in its text and as the Hub's evaluation results
     card = ModelCard.load(output / "README.md")
     assert {r.metric_type: r.metric_value for r in card.data.eval_results} == measured

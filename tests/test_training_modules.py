@@ -501,7 +501,7 @@ def test_training_data_relabels_and_resumes_its_batches(tmp_path):
     before = data.dataset["label"]
     data.relabel({i: 9 - i for i in range(10)}, 10)  # e.g. the data's names in reverse order of the model's
     assert data.dataset["label"] == [9 - label for label in before]
-    data.prepare({"in_channels": 1, "block_out_channels": (32, 64)}, batch_size=8)
+    data.prepare({"in_channels": 1, "block_out_channels": (32, 64), "sample_size": 8}, batch_size=8)
     assert data.on_device and data.batches_per_epoch == 5
     first = [batch for _, batch in zip(range(7), data.batches(0), strict=False)]
     resumed = next(data.batches(6))[1]
