@@ -28,6 +28,7 @@ from .curricula import (
     TARGET_EMA_SCHEDULES,
     num_timesteps,
 )
+from .losses import DIFFUSION_LOSS_MAX_SIGMA, DISTANCES, LOSS_SCALES
 from .options import check_bounds, flag_fields, flag_type, option
 
 DATA_ON_DEVICE_LIMIT = 2 * 2**30  # bytes of uint8 images that `--data_on_device auto` keeps on the device
@@ -70,11 +71,31 @@ class ACTConfig:
     normalize_loss_weight: bool = option(
         False, "divide the consistency weight by its mean over n, so that lambda keeps the paper's scale"
     )
-    loss_type: str = option("pseudo_huber", "distance d", choices=("l2", "pseudo_huber", "lpips"))
-    huber_c: float | None = option(None, "pseudo-Huber c (None: 0.00054 sqrt(C H W))")
+    loss_type: str = option(
+        "pseudo_huber", "distance d (cauchy: iLCT's log(1 + ||x - y||^2 / c^2), per sample)", choices=DISTANCES
+    )
+    huber_c: float | None = option(
+        None, "scale c of both robust distances, pseudo_huber and cauchy, and the floor of --loss_scale adaptive "
+        "(None: 0.00054 sqrt(C H W))",
+    )  # fmt: skip
     lpips_weights: str | None = option(
         None, "a local copy of torchvision's ImageNet VGG16 weights (vgg16-397923af.pth) for --loss_type lpips on a "
         "machine without internet (None: torchvision downloads them)",
+    )  # fmt: skip
+    loss_scale: str = option(
+        "constant", "c of pseudo_huber and cauchy: --huber_c, or adaptive (our rule): an EMA (rate 0.99) of the batch "
+        "median of ||student - target||, floored at --huber_c", choices=LOSS_SCALES,
+    )  # fmt: skip
+    diffusion_loss_weight: float = option(
+        0.0, "W of iLCT's denoising term W d(student, x_0) on the samples whose student noise level is at most "
+        "--diffusion_loss_max_sigma (0: off)",
+    )  # fmt: skip
+    diffusion_loss_max_sigma: float = option(
+        DIFFUSION_LOSS_MAX_SIGMA, "S, the largest student noise level sigma_{n+1} of the denoising term"
+    )
+    ot_pairing: bool = option(
+        False, "pair each generator batch's noise with its images by minibatch optimal transport (scipy's "
+        "linear_sum_assignment; one host-device synchronisation per iteration)",
     )  # fmt: skip
     # adversarial part: lambda_N(m), GAN loss, R1, ACT-Aug
     adv_weight: float = option(0.3, "w, lambda at the largest noise level; 0 trains plain consistency training")
@@ -153,6 +174,12 @@ class ACTConfig:
             raise ValueError(f"--sigma_max ({self.sigma_max}) must be greater than --sigma_min ({self.sigma_min}).")
         if self.s1 < self.s0:
             raise ValueError(f"--s1 ({self.s1}) must be at least --s0 ({self.s0}): the grid grows from s0 to s1.")
+        if self.diffusion_loss_weight > 0 and self.diffusion_loss_max_sigma <= self.sigma_min:
+            raise ValueError(
+                f"--diffusion_loss_max_sigma ({self.diffusion_loss_max_sigma}) must exceed --sigma_min "
+                f"({self.sigma_min}): every student noise level lies above sigma_min, so the denoising term would "
+                "never apply."
+            )
 
     @property
     def adversarial(self) -> bool:

@@ -140,18 +140,46 @@ EMA_STATE = {
 }  # fmt: skip
 
 
+def trainer_state_dict(trainer: "ACTTrainer") -> dict:
+    """[`ACTTrainer.state_dict`]: the augmentation controller, the evaluation EMA's counters (diffusers' `EMAModel`
+    state without its weights) and the EMA m of `--loss_scale adaptive` ([`AdaptiveScale`]), each None when off."""
+    ema = trainer.ema
+    return {
+        "augment": None if trainer.augment_controller is None else trainer.augment_controller.state_dict(),
+        "ema": None if ema is None else {k: v for k, v in ema.state_dict().items() if k != "shadow_params"},
+        "loss_scale": None if trainer.loss_scale is None else trainer.loss_scale.state_dict(),
+    }
+
+
+def load_trainer_state_dict(trainer: "ACTTrainer", state: dict) -> None:
+    """[`ACTTrainer.load_state_dict`]: restores what [`trainer_state_dict`] wrote; a part this trainer does not use
+    (or a state written before the part existed) is ignored."""
+    if trainer.augment_controller is not None and state.get("augment") is not None:
+        trainer.augment_controller.load_state_dict(state["augment"])
+        trainer.augment.p = trainer.augment_controller.p
+    if trainer.ema is not None and state.get("ema") is not None:
+        for key, value in state["ema"].items():
+            setattr(trainer.ema, key, value)
+    if trainer.loss_scale is not None and state.get("loss_scale") is not None:
+        trainer.loss_scale.load_state_dict(state["loss_scale"], trainer.accelerator.device)
+
+
 def trainer_state_problems(state: object) -> list[str]:
     """What keeps `state` (a parsed `trainer_state.json`) from being one [`ACTTrainer.state_dict`] wrote: unknown
     keys, wrong types, values out of range. Empty for a good one."""
     if not isinstance(state, dict):
         return ["it is not a JSON object"]
-    problems = [f"unknown key {key!r}" for key in state if key not in ("augment", "ema")]
-    augment, ema = state.get("augment"), state.get("ema")
+    problems = [f"unknown key {key!r}" for key in state if key not in ("augment", "ema", "loss_scale")]
+    augment, ema, scale = state.get("augment"), state.get("ema"), state.get("loss_scale")
     if augment is not None and not (
         isinstance(augment, dict) and set(augment) == {"p", "r1_ema"} and _is_number(augment["p"], 0, 1)
         and _is_number(augment["r1_ema"], 0)
     ):  # fmt: skip
         problems.append(f"'augment' must be {{'p': a number in [0, 1], 'r1_ema': a number >= 0}}, got {augment!r}")
+    if scale is not None and not (
+        isinstance(scale, dict) and set(scale) == {"ema"} and (scale["ema"] is None or _is_number(scale["ema"], 0))
+    ):
+        problems.append(f"'loss_scale' must be {{'ema': a number >= 0 or null}}, got {scale!r}")
     if ema is not None and not isinstance(ema, dict):
         problems.append(f"'ema' must be an object, got {ema!r}")
     for key, value in (ema if isinstance(ema, dict) else {}).items():

@@ -17,17 +17,19 @@ from ..schedulers.scheduling_consistency_act import ConsistencyACTScheduler
 from .augmentation import AugmentController, DifferentiableAugment, ada_rate
 from .builder import build_training_parts
 from .config import ACTConfig, check_even_batch
+from .coupling import draw_indices_and_noise
 from .curricula import (
     Grid,
     adversarial_weight,
     consistency_loss_weight,
     num_timesteps,
-    sample_timestep_indices,
     target_ema_decay,
     training_grid,
-)  # fmt: skip
-from .losses import discriminator_adversarial_loss, generator_adversarial_loss, make_distance, r1_penalty
-from .state import load_trainer_state, save_trainer_state
+)
+from .losses import discriminator_adversarial_loss, generator_adversarial_loss, make_distance, masked_mean, r1_penalty
+from .state import load_trainer_state, load_trainer_state_dict, save_trainer_state, trainer_state_dict
+
+LOSS_TERMS = ("consistency", "adversarial", "diffusion")  # the terms of [`ACTTrainer.generator_loss`] that sum to L_f
 
 
 def consistency_function(
@@ -100,8 +102,9 @@ class ACTTrainer:
         self._grids: dict[tuple, Grid] = {}
         self._frozen_discriminator = None
         self._compiled: dict[str, nn.Module] = {}
-        distance = make_distance(config.loss_type, config.huber_c, config.lpips_weights)
+        distance = make_distance(config.loss_type, config.huber_c, config.lpips_weights, config.loss_scale)
         self.distance = distance.to(self.accelerator.device)
+        self.loss_scale = getattr(distance, "adaptive_scale", None)  # an AdaptiveScale under --loss_scale adaptive
         channels = self.accelerator.unwrap_model(unet).config.in_channels
         self.augment_controller, self.augment = None, None
         if config.augment:
@@ -176,15 +179,10 @@ class ACTTrainer:
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
         return images if self.augment is None else self.augment(images)
 
-    def _draw(self, sigmas: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        config = self.config
+    def _draw(self, sigmas: torch.Tensor, images: torch.Tensor, pair: bool = False) -> tuple[torch.Tensor, ...]:
         grid = self.grid(sigmas.shape[0], sigmas.device)
         probabilities = grid.index_probabilities if sigmas is grid.sigmas else None  # a caller's own grid: computed
-        indices = sample_timestep_indices(
-            sigmas, images.shape[0], config.index_distribution, config.p_mean, config.p_std,
-            probabilities=probabilities,
-        )  # fmt: skip
-        return indices, torch.randn_like(images)
+        return draw_indices_and_noise(sigmas, images, self.config, probabilities, pair)
 
     def _discriminator_without_gradients(self) -> tuple[nn.Module, dict]:
         """D (unwrapped, so DDP stays out of the generator's pass) and its parameters detached: views of the same
@@ -207,15 +205,18 @@ class ACTTrainer:
     ) -> dict[str, torch.Tensor]:
         """
         Steps 1-4 of Algorithm 1: `L_f = mean((1 - lambda) w(n) d(student, target)) + mean(lambda g(D(A(student))))`
-        on the grid `sigmas` of size `num_timesteps`, with n and z drawn unless given.
+        on the grid `sigmas` of size `num_timesteps`, with n and z drawn unless given (paired under `ot_pairing`),
+        plus iLCT's `W mean_{sigma_{n+1} <= S} d(student, x_0)` when `diffusion_loss_weight` W > 0 (S:
+        `diffusion_loss_max_sigma`). Under `loss_scale="adaptive"` each call updates c ([`AdaptiveScale`]).
 
         Returns:
-            `dict` of tensors: `consistency` (the first mean) and, for ACT, `adversarial` (the second), both with
-            their graphs, whose sum is the loss; and detached `loss_ct`, `loss_g`, `adv_weight_mean` for logs.
+            `dict` of tensors: `consistency` (the first mean), for ACT `adversarial` (the second) and with W > 0
+            `diffusion`, all with their graphs, whose sum is the loss; and detached `loss_ct`, `loss_g`,
+            `adv_weight_mean`, `loss_diff` (the denoising term's mean distance) and `loss_scale` (adaptive c) for logs.
         """
         config, acc = self.config, self.accelerator
         if indices is None:
-            indices, noise = self._draw(sigmas, images)
+            indices, noise = self._draw(sigmas, images, pair=config.ot_pairing)
         sigma_next, sigma = sigmas[indices + 1], sigmas[indices]
         with acc.autocast():
             with torch.no_grad():  # first: no unrelated pass between the student's forward and its backward
@@ -230,8 +231,16 @@ class ACTTrainer:
             weight_ct = consistency_loss_weight(sigmas, indices, config.loss_weighting)
             if config.normalize_loss_weight:
                 weight_ct = weight_ct / self.grid(num_timesteps, sigmas.device).mean_weight
-            loss_ct = self.distance(student.float(), target.float()) * weight_ct
-            terms = {"loss_ct": loss_ct.mean().detach()}
+            scale = {}  # --loss_scale adaptive: c from the median over every process's batch, the same everywhere
+            if self.loss_scale is not None:
+                norms = acc.gather((student.float() - target.float()).detach().flatten(1).norm(dim=1))
+                scale = {"c": self.loss_scale.update(norms, student.shape[1:])}
+            loss_ct = self.distance(student.float(), target.float(), **scale) * weight_ct
+            terms = {"loss_ct": loss_ct.mean().detach(), **({"loss_scale": scale["c"]} if scale else {})}
+            if config.diffusion_loss_weight > 0:  # at the smallest noise levels, the clean image as target
+                mask = sigma_next <= config.diffusion_loss_max_sigma
+                loss_diff = masked_mean(self.distance(student.float(), images.float(), **scale), mask)
+                terms.update(diffusion=config.diffusion_loss_weight * loss_diff, loss_diff=loss_diff.detach())
             if not config.adversarial:
                 return {"consistency": loss_ct.mean(), **terms}
             weight = adversarial_weight(indices + 1, num_timesteps, config.adv_weight, config.adv_weight_mid)
@@ -261,12 +270,13 @@ class ACTTrainer:
         """Steps 1-5 of Algorithm 1: [`generator_loss`] and an optimizer step on the generator; detached logs."""
         with record_function("act.generator"):
             losses = self.generator_loss(images, class_labels, sigmas, num_timesteps)
-            self.accelerator.backward(losses["consistency"] + losses.get("adversarial", 0))
+            self.accelerator.backward(sum(losses[key] for key in LOSS_TERMS if key in losses))
         with record_function("act.generator_optimizer"):
             self._clip_gradients(self.unet)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        return {key: losses[key].detach() for key in ("loss_ct", "loss_g", "adv_weight_mean") if key in losses}
+        logged = ("loss_ct", "loss_g", "adv_weight_mean", "loss_diff", "loss_scale")
+        return {key: losses[key].detach() for key in logged if key in losses}
 
     def _clip_gradients(self, model: nn.Module) -> None:
         """`--max_grad_norm`: clips the model's gradient norm once its gradients are complete (no host read)."""
@@ -421,21 +431,12 @@ class ACTTrainer:
 
     # ------------------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Training state that is not in the models or optimizers, JSON-serialisable: the augmentation controller
-        and the evaluation EMA's counters."""
-        ema = None if self.ema is None else {k: v for k, v in self.ema.state_dict().items() if k != "shadow_params"}
-        return {
-            "augment": None if self.augment_controller is None else self.augment_controller.state_dict(),
-            "ema": ema,
-        }
+        """Training state that is not in the models or optimizers, JSON-serialisable: the augmentation controller,
+        the evaluation EMA's counters and the adaptive loss scale ([`trainer_state_dict`])."""
+        return trainer_state_dict(self)
 
     def load_state_dict(self, state: dict) -> None:
-        if self.augment_controller is not None and state.get("augment") is not None:
-            self.augment_controller.load_state_dict(state["augment"])
-            self.augment.p = self.augment_controller.p
-        if self.ema is not None and state.get("ema") is not None:
-            for key, value in state["ema"].items():
-                setattr(self.ema, key, value)
+        load_trainer_state_dict(self, state)
 
     def save_state(self, directory: str | Path) -> None:
         """Writes the whole training state without pickles ([`save_trainer_state`]; on the main process)."""
