@@ -46,6 +46,7 @@ from diffusers_act.training.config import TrainingError, resolve_mixed_precision
 from diffusers_act.training.data import TrainingData
 from diffusers_act.training.hub import describe_run, prepare_hub_repo, run_card_fields
 from diffusers_act.training.latents import check_latent_run, load_vae, vae_scale_factor
+from diffusers_act.training.losses import check_loss_scale
 from diffusers_act.training.outputs import RECORD, STAGING, check_output_dir, claim_output_dir, save_final
 from diffusers_act.training.pretrained import fine_tune_setup
 
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> Path:
     # checks before any work: the output folder, the Hub
     if config.loss_type == "lpips":  # its weights (a download, or --lpips_weights) are checked before any work
         make_distance("lpips", lpips_weights=config.lpips_weights)
+    check_loss_scale(config.loss_scale, config.loss_type)
     global_batch = run.train_batch_size * accelerator.num_processes * run.gradient_accumulation_steps
     for note in (precision_note, paper_batch_note(run.preset, run.train_batch_size, accelerator.num_processes,
                                                   run.gradient_accumulation_steps)):  # fmt: skip

@@ -19,6 +19,7 @@ from .curricula import (
 from .data import TrainingData, load_training_dataset, make_transform
 from .hub import push_to_hub, write_model_card
 from .losses import (
+    CauchyDistance,
     L2Distance,
     LPIPSDistance,
     PseudoHuberDistance,
@@ -60,6 +61,7 @@ __all__ = [
     "resumable_batches",
     "sample_grid",
     "write_model_card",
+    "CauchyDistance",
     "L2Distance",
     "LPIPSDistance",
     "PseudoHuberDistance",
