@@ -8,11 +8,24 @@ import re
 import pytest
 import torch
 
+from diffusers_act.presets import PRESETS_WITHOUT_DATA
 from diffusers_act.training import IMPROVED_RECIPE, PRESETS, ACTConfig, RunConfig, build_parser, parse_args
 from diffusers_act.training.config import flag_fields, total_steps_for
 
 ACT_FLAGS, RUN_FLAGS = flag_fields(ACTConfig), flag_fields(RunConfig)
 
+
+
+def preset_args(preset: str) -> list[str]:
+    """`--preset NAME`, with the image folder a preset without a dataset of its own needs."""
+    return ["--preset", preset, *(["--train_data_dir", "images"] if preset in PRESETS_WITHOUT_DATA else [])]
+
+
+def test_a_preset_without_a_dataset_asks_for_one():
+    with pytest.raises(ValueError, match="--preset latent256 trains on your images: pass --train_data_dir"):
+        parse_args(["--preset", "latent256"])
+    run, _ = parse_args(["--preset", "latent256", "--train_data_dir", "images"])
+    assert run.vae_name_or_path == PRESETS["latent256"]["vae_name_or_path"] and run.resolution == 256
 
 def value_of(run, config, flag):
     fields = ACT_FLAGS if flag in ACT_FLAGS else RUN_FLAGS
@@ -41,12 +54,12 @@ def test_an_explicit_flag_beats_every_preset_value_for_every_option(preset):
     flags = [k for k in ACT_FLAGS] + [k for k in PRESETS[preset] if k in RUN_FLAGS]
     assert set(PRESETS[preset]) <= set(flags) and len(flags) > 30
     for flag in flags:
-        run, config = parse_args(["--preset", preset])
+        run, config = parse_args(preset_args(preset))
         current = value_of(run, config, flag)
         value = other_value(flag, current)
         argv = [f"--{flag}" if current is not True else f"--no-{flag}"] if value is None else [f"--{flag}", value]
         argv = [argv[0], *value] if isinstance(value, list) else argv
-        run, config = parse_args(["--preset", preset, *argv])
+        run, config = parse_args([*preset_args(preset), *argv])
         got = value_of(run, config, flag)
         if isinstance(value, list):
             expected = tuple(int(v) for v in value)
@@ -82,7 +95,7 @@ DERIVED = {
 
 def test_presets_set_a_derived_value_only_where_it_differs_from_the_derivation():
     for name, row in PRESETS.items():
-        _, config = parse_args(["--preset", name])
+        _, config = parse_args(preset_args(name))
         for derived, source in DERIVED.items():
             if derived in row:
                 assert row[derived] != getattr(config, ACT_FLAGS[source].name), (name, derived)
@@ -90,13 +103,14 @@ def test_presets_set_a_derived_value_only_where_it_differs_from_the_derivation()
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_a_preset_sets_its_row_and_leaves_every_other_option_at_its_default(preset):
-    run, config = parse_args(["--preset", preset])
-    assert run.preset == preset and run.explicit == {"preset": preset}
+    run, config = parse_args(preset_args(preset))
+    given = {"train_data_dir": "images"} if preset in PRESETS_WITHOUT_DATA else {}
+    assert run.preset == preset and run.explicit == {"preset": preset, **given}
     row = PRESETS[preset]
     for flag, f in {**RUN_FLAGS, **ACT_FLAGS}.items():
         if flag == "preset":
             continue
-        expected = row[flag] if flag in row else f.default
+        expected = row[flag] if flag in row else given.get(flag, f.default)
         if expected is None and flag in DERIVED:
             expected = value_of(run, config, DERIVED[flag])
         assert value_of(run, config, flag) == expected, (preset, flag)
@@ -224,7 +238,7 @@ def test_paper_presets_follow_the_authors_code_where_it_differs_from_the_paper()
     from diffusers_act.training import target_ema_decay
 
     for preset, final_n in (("cifar10", 150), ("imagenet64", 200)):
-        _, config = parse_args(["--preset", preset])
+        _, config = parse_args(preset_args(preset))
         assert config.final_num_timesteps == final_n
         assert config.discriminator_noise_levels == "independent"
         assert target_ema_decay(final_n, 2, config.mu0, config.target_ema_schedule) == pytest.approx(

@@ -46,6 +46,19 @@ UNET_PRESETS: dict[str, dict] = {
         "norm_num_groups": 8,
         "num_class_embeds": 10,
     },
+    # 256x256 images in the latent space of Stable Diffusion's VAE (sd-vae-ft-mse: 4 x 32 x 32 latents): the CIFAR-10
+    # UNet on latents (27.5M parameters). A starting point, not a measured recipe (docs/latent.md); channels and size
+    # follow the VAE the run loads.
+    "latent256": {
+        "sample_size": 32,
+        "in_channels": 4,
+        "out_channels": 4,
+        "layers_per_block": 2,
+        "block_out_channels": (128, 128, 256, 256),
+        "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+        "up_block_types": ("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+        "attention_head_dim": 8,
+    },
 }
 
 
@@ -192,7 +205,31 @@ PRESETS: dict[str, dict] = {
         "class_conditional": True,
         "fid_feature_extractor": "digits",
     },
+    # Your own 256x256 images (--train_data_dir or --dataset_name) in the latent space of Stable Diffusion's VAE
+    # (4 x 32 x 32 latents): the improved-CT curricula, iLCT's Cauchy distance and minibatch OT pairing (Dao et al.
+    # 2025), ACT's discriminator. Not measured: batch, iterations, learning rate and the iLCT options are a starting
+    # point taken from the papers, not tuned here (docs/latent.md).
+    "latent256": {
+        **IMPROVED_RECIPE,
+        "resolution": 256,
+        "vae_name_or_path": "stabilityai/sd-vae-ft-mse",
+        "random_flip": True,
+        "train_batch_size": 64,
+        "max_train_steps": 200_000,
+        "learning_rate": 1e-4,
+        "s1": 1280,
+        "normalize_loss_weight": True,
+        "loss_type": "cauchy",
+        "ot_pairing": True,
+        "mixed_precision": "bf16",
+        "ema_decay": 0.9999,
+        "checkpointing_steps": 5000,
+        "validation_steps": 5000,
+    },
 }
+
+# Presets without a dataset of their own: --train_data_dir or --dataset_name is required.
+PRESETS_WITHOUT_DATA = ("latent256",)
 
 # The global batch (train_batch_size x processes x gradient accumulation) of the paper's runs that a preset follows.
 PAPER_GLOBAL_BATCH = {"cifar10": 80, "imagenet64": 1280}

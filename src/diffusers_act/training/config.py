@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..presets import DATA_KEYS, IMPROVED_RECIPE, PRESETS
+from ..presets import DATA_KEYS, IMPROVED_RECIPE, PRESETS, PRESETS_WITHOUT_DATA
 from .augmentation import AUG_EMA, AUG_RATE, AUG_RESAMPLERS, AUG_TARGET, AUG_UPDATE_ORDERS
 from .curricula import (
     INDEX_DISTRIBUTIONS,
@@ -352,6 +352,8 @@ def resolve_configs(explicit: dict) -> tuple[RunConfig, ACTConfig]:
     row = dict(PRESETS[preset]) if preset else dict(IMPROVED_RECIPE)
     if own_data:  # the preset's Hub dataset and its column names do not apply to the user's data
         row = {k: v for k, v in row.items() if k not in DATA_KEYS}
+    if preset in PRESETS_WITHOUT_DATA and not own_data:
+        raise ValueError(f"--preset {preset} trains on your images: pass --train_data_dir or --dataset_name.")
     values = {**row, **explicit, "preset": preset}
     if values.get("dataset_name") and values.get("train_data_dir"):
         raise ValueError("Pass only one of --dataset_name and --train_data_dir.")
