@@ -5,6 +5,7 @@ training set, and the training script end to end in latent space."""
 import importlib.util
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -276,3 +277,21 @@ def test_the_mask_of_a_latent_cell_covers_its_pixels():
     cells = latent_repaint_mask(repaint, 4)
     assert cells.shape == (1, 1, 2, 2) and cells.nonzero().tolist() == [[0, 0, 0, 1]]
     assert torch.equal(F.interpolate(cells.float(), scale_factor=4).bool()[0, 0, 3, 5], torch.tensor(True))
+
+
+def test_evaluation_scores_the_decoded_samples(tmp_path):
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "scripts" / "evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    unet = tiny_unet(in_channels=4, out_channels=4, sample_size=8, num_class_embeds=10)
+    pipe = ACTPipeline(unet=unet, scheduler=ConsistencyACTScheduler(), vae=tiny_vae(channels=1))
+    pipe.save_pretrained(tmp_path / "pipe")
+    result = evaluate.main([
+        "--pipeline", str(tmp_path / "pipe"), "--num_samples", "32", "--batch_size", "16", "--reference", "digits",
+        "--feature_extractor", "digits", "--save_samples", str(tmp_path / "samples.npz"),
+        "--output", str(tmp_path / "m.json"),
+    ])  # fmt: skip
+    import numpy as np
+
+    assert np.load(tmp_path / "samples.npz")["arr_0"].shape == (32, 16, 16, 1)  # decoded images, not 4x8x8 latents
+    assert math.isfinite(result["fid"]) and result["num_samples"] == 32
