@@ -46,20 +46,13 @@ UNET_PRESETS: dict[str, dict] = {
         "norm_num_groups": 8,
         "num_class_embeds": 10,
     },
-    # 256x256 images in the latent space of Stable Diffusion's VAE (sd-vae-ft-mse: 4 x 32 x 32 latents): the CIFAR-10
-    # UNet on latents (27.5M parameters). A starting point, not a measured recipe (docs/latent.md); channels and size
-    # follow the VAE the run loads.
-    "latent256": {
-        "sample_size": 32,
-        "in_channels": 4,
-        "out_channels": 4,
-        "layers_per_block": 2,
-        "block_out_channels": (128, 128, 256, 256),
-        "down_block_types": ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
-        "up_block_types": ("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-        "attention_head_dim": 8,
-    },
 }
+
+
+# 256x256 images in the latent space of Stable Diffusion's VAE (sd-vae-ft-mse: 4 x 32 x 32 latents): the CIFAR-10 UNet
+# on latents (27.5M parameters), a starting point, not a measured recipe (docs/latent.md); a run gives it the channels
+# and size of the VAE it loads.
+UNET_PRESETS["latent256"] = {**UNET_PRESETS["cifar10"], "in_channels": 4, "out_channels": 4}
 
 
 def auto_unet_config(resolution: int) -> dict:
