@@ -249,6 +249,16 @@ def test_training_in_latent_space_end_to_end(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         train_act.main([*args, "--output_dir", str(tmp_path / "again")])
     assert "read from the cache" in caplog.text and "Encoding" not in caplog.text
+    # fine-tuning the latent pipeline takes its VAE along, without --vae_name_or_path
+    tuned = train_act.main([
+        "--pretrained_model_name_or_path", str(out), "--max_train_samples", "64", "--train_batch_size", "8",
+        "--max_train_steps", "1", "--report_to", "none", "--cache_dir", str(tmp_path / "cache"),
+        "--output_dir", str(tmp_path / "tuned"),
+    ])  # fmt: skip
+    tuned_pipe = DiffusionPipeline.from_pretrained(tuned)
+    assert tuned_pipe.image_shape == (1, 16, 16) and tuned_pipe.latent_shape == (4, 8, 8)
+    for name, tensor in tuned_pipe.vae.state_dict().items():
+        assert torch.equal(tensor, pipe.vae.state_dict()[name]), name
 
 
 @pytest.mark.slow  # a fresh interpreter (5 s)

@@ -110,13 +110,13 @@ def main(argv: list[str] | None = None) -> Path:
 
     # data (images in [-1, 1], or their latents with a VAE; labels when class-conditional) and the generator: a
     # pretrained one fixes the shapes
-    vae = load_vae(run) if run.vae_name_or_path else None
+    vae = load_vae(run)  # --vae_name_or_path, or the VAE of a latent pipeline being fine-tuned
     if vae is not None:
         check_latent_run(run, config, vae)
     data = TrainingData(run, accelerator)
     pretrained = run.pretrained_model_name_or_path is not None
     if pretrained:  # its time input, noise range and resolution carry over; the data's classes map onto its own
-        unet, discriminator, config = fine_tune_setup(run, config, data)
+        unet, discriminator, config = fine_tune_setup(run, config, data, vae)
     else:
         given = run.model_config_name_or_path  # a config file, or the preset's UNet, fixes the channels
         fixed = UNet2DModel.load_config(given) if given else UNET_PRESETS[run.preset] if run.preset else {}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from diffusers import AutoencoderKL
+from diffusers import AutoencoderKL, DiffusionPipeline
 from safetensors.torch import load_file, save_file
 
 from ..pipelines.act.autoencoder import encode_images, vae_scale_factor
@@ -25,9 +25,19 @@ logger = logging.getLogger(__name__)
 CACHE_FOLDER = "diffusers_act_latents"  # inside the datasets cache (--cache_dir, or datasets' default)
 
 
-def load_vae(run) -> AutoencoderKL:
-    """The run's `AutoencoderKL` (`--vae_name_or_path`, `--vae_subfolder`), frozen and in eval mode, with a clear
-    error when it cannot be loaded."""
+def load_vae(run) -> AutoencoderKL | None:
+    """The run's `AutoencoderKL`, frozen and in eval mode: `--vae_name_or_path` (`--vae_subfolder`), or else the
+    `vae/` of a latent pipeline being fine-tuned (`--pretrained_model_name_or_path`; the run then records it as its
+    VAE); None for a pixel-space run. A clear error when it cannot be loaded."""
+    if run.vae_name_or_path is None and run.pretrained_model_name_or_path:
+        try:
+            index = DiffusionPipeline.load_config(run.pretrained_model_name_or_path, revision=run.revision)
+        except OSError:  # no model_index.json: not a saved pipeline, so no VAE either
+            index = {}
+        if (index.get("vae") or [None])[0] is not None:
+            run.vae_name_or_path, run.vae_subfolder = run.pretrained_model_name_or_path, "vae"
+    if run.vae_name_or_path is None:
+        return None
     try:
         vae = AutoencoderKL.from_pretrained(run.vae_name_or_path, subfolder=run.vae_subfolder, cache_dir=run.cache_dir)
     except (OSError, ValueError) as error:

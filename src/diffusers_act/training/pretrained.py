@@ -9,6 +9,7 @@ from pathlib import Path
 from diffusers import DiffusionPipeline, UNet2DModel
 
 from ..models.discriminator import ACTDiscriminator
+from ..pipelines.act.autoencoder import vae_scale_factor
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +135,12 @@ def match_classes(
     return None, dict(sorted({**kept, **data_names}.items()))
 
 
-def fine_tune_setup(run, config, data) -> tuple[UNet2DModel, ACTDiscriminator | None, object]:
+def fine_tune_setup(run, config, data, vae=None) -> tuple[UNet2DModel, ACTDiscriminator | None, object]:
     """
     The networks of `--pretrained_model_name_or_path`, and the run fitted to them: the scheduler settings the model
-    was trained with and its resolution (unless set), the data checked against it, and the data's classes mapped
-    onto the model's by name ([`match_classes`]; `data` is relabelled and takes the model's names).
+    was trained with and its resolution (unless set), the data checked against it (their latents', with the `vae` of
+    a latent model), and the data's classes mapped onto the model's by name ([`match_classes`]; `data` is relabelled
+    and takes the model's names).
 
     Returns:
         `(unet, discriminator, config)`.
@@ -147,9 +149,11 @@ def fine_tune_setup(run, config, data) -> tuple[UNet2DModel, ACTDiscriminator | 
     unet, discriminator = load_pretrained_networks(name, run.revision, run.variant)
     trained_with = pretrained_scheduler_settings(name, run.revision)
     config = dataclasses.replace(config, **{k: v for k, v in trained_with.items() if k not in run.explicit})
+    factor = 1 if vae is None else vae_scale_factor(vae)  # pixels per latent
     if "resolution" not in run.explicit:
-        run.resolution = unet.config.sample_size
-    check_pretrained_fits(unet, data.channels, data.num_classes)  # the data's channels, not the model's
+        run.resolution = unet.config.sample_size * factor
+    channels = data.channels if vae is None else vae.config.latent_channels  # the data's, not the model's
+    check_pretrained_fits(unet, channels, data.num_classes)
     mapping, data.id2label = match_classes(pretrained_class_names(name, run.revision), data.id2label,
                                            run.allow_other_classes)  # fmt: skip
     if mapping:
