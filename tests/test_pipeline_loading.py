@@ -20,6 +20,7 @@ from diffusers.callbacks import PipelineCallback
 
 from diffusers_act import ACTPipeline, ConsistencyACTScheduler
 from diffusers_act.pipelines.act import pipeline_act
+from diffusers_act.pipelines.remote_code import PACKAGE_DIR, PIPELINE_MODULES, remote_code_files
 
 
 def gen(seed=0):
@@ -299,3 +300,21 @@ def test_example_docstring_runs_against_a_saved_folder(tmp_path, monkeypatch):
     filled, image = np.asarray(namespace["filled"]), np.asarray(namespace["image"])
     np.testing.assert_array_equal(filled[8:], image[8:])  # the bottom half is kept
     assert (filled[:8] != image[:8]).any()
+
+
+@pytest.mark.parametrize("module", PIPELINE_MODULES)
+def test_each_pipeline_module_imports_every_module_its_remote_code_needs(module):
+    # diffusers copies only the pipeline file's own relative imports into its module cache (for a local folder), so a
+    # module needed only through another one would be missing when the saved folder's code runs
+    relative = re.compile(r"^\s*from \.(\w+) import ", flags=re.M)
+
+    def imports(name):
+        return set(relative.findall((PACKAGE_DIR / f"{name}.py").read_text()))
+
+    needed, pending = set(), [module]
+    while pending:
+        for name in imports(pending.pop()) - needed:
+            needed.add(name)
+            pending.append(name)
+    assert needed - {module} == imports(module)
+    assert {f"{name}.py" for name in needed | {module}} == {f for f in remote_code_files(module) if "/" not in f}

@@ -6,10 +6,14 @@ from diffusers import ImagePipelineOutput
 from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-# imported for the saved remote code: diffusers copies the pipeline file's relative imports (the scheduler) with it
+# imported for the saved remote code: diffusers copies only the relative imports of the pipeline's own file with
+# it, so every module this one needs, directly or not, is imported here (tests/test_pipeline_loading.py checks)
 from ...schedulers.scheduling_consistency_act import ConsistencyACTScheduler  # noqa: F401
+from .autoencoder import PixelKnownCoordinates  # noqa: F401
 from .editing import slerp
 from .editing_base import ACTEditingPipelineBase, Callback, Generator, _doc
+from .image_inputs import ImageInput  # noqa: F401
+from .pipeline_act import ACTPipeline  # noqa: F401
 
 INTERPOLATION_EXAMPLE = """
     Examples:
