@@ -140,11 +140,17 @@ def targets(act: list[float], ct_small: list[float], ct_large: list[float] | Non
     return result
 
 
-def run_key(flags: list[str]) -> str:
+def run_key(flags: list[str], vae: str | None = None) -> str:
     """A finished run's cache key: its flags and a digest of the digits preset they start from (its settings and its
-    UNet), so that a run of an earlier preset is not reused."""
+    UNet), so that a run of an earlier preset is not reused; with `vae`, a digest of that VAE folder's files too."""
     preset = json.dumps([PRESETS["digits"], UNET_PRESETS["digits"]], sort_keys=True, default=list)
-    return f"{' '.join(flags)} | digits preset {hashlib.sha256(preset.encode()).hexdigest()[:12]}"
+    key = f"{' '.join(flags)} | digits preset {hashlib.sha256(preset.encode()).hexdigest()[:12]}"
+    if vae:
+        digest = hashlib.sha256()
+        for file in sorted(Path(vae).glob("*.*")):
+            digest.update(file.name.encode() + file.read_bytes())
+        key += f" | VAE {digest.hexdigest()[:12]}"
+    return key
 
 
 def main(argv=None) -> str:
@@ -166,6 +172,12 @@ def main(argv=None) -> str:
         help="which runs (ct_small, act, ct_large); without ct_small and act, no comparison is reported",
     )
     parser.add_argument("--summary_json", default=None, help="also write every run's evaluations here as JSON")
+    parser.add_argument(
+        "--vae",
+        default=None,
+        help="train every run in the latent space of this AutoencoderKL folder (e.g. made by "
+        "scripts/train_digits_vae.py); reported in its own section, digits_act_vs_ct_latent",
+    )
     parser.add_argument(
         "--cached_only",
         action="store_true",
@@ -217,6 +229,9 @@ def main(argv=None) -> str:
         "--report_to", "none", "--fid_steps", str(eval_every), "--fid_num_samples", str(num_samples),
         "--checkpointing_steps", str(10**9), "--validation_steps", str(10**9), "--logging_steps", "50",
     ]  # fmt: skip
+    if args.vae:
+        common += ["--vae_name_or_path", args.vae]
+    latent = "latent-" if args.vae else ""  # latent runs keep their own files and section
     results = {}
     total_start = time.perf_counter()
     for recipe in args.recipes.split(","):
@@ -225,11 +240,11 @@ def main(argv=None) -> str:
             name, batch, adv_weight = all_runs[key]
             results[recipe][name] = {"seeds": {}, "key": key}
             for seed in seeds:
-                slug = f"{recipe}-{name.split(',')[0].lower()}-b{batch}"
+                slug = f"{latent}{recipe}-{name.split(',')[0].lower()}-b{batch}"
                 flags = [*common, *RECIPES[recipe], "--train_batch_size", str(batch), "--seed", str(seed)]
                 flags += args.act_flags.split() if adv_weight is None else ["--adv_weight", str(adv_weight)]
                 cached = results_dir / f"{slug}-s{seed}.json"
-                if cached.exists() and json.loads(cached.read_text())["flags"] == run_key(flags):
+                if cached.exists() and json.loads(cached.read_text())["flags"] == run_key(flags, args.vae):
                     run = json.loads(cached.read_text())
                     print(f"{recipe:9s} {name:16s} seed {seed}: reused {cached}")
                 elif args.cached_only:
@@ -240,7 +255,7 @@ def main(argv=None) -> str:
                     output = workdir / f"{slug}-s{seed}"
                     shutil.rmtree(output, ignore_errors=True)
                     seconds = run_training(output, flags)
-                    run = {"flags": run_key(flags), "evals": evaluations(output), "seconds": seconds}
+                    run = {"flags": run_key(flags, args.vae), "evals": evaluations(output), "seconds": seconds}
                     samples = images_dir / f"digits_{slug}-s{seed}.png"
                     shutil.copy(output / "samples.png", samples)
                     run["samples"] = samples.name
@@ -261,10 +276,11 @@ def main(argv=None) -> str:
         return json.dumps(final)
     if unrun:
         parser.error(f"--cached_only: no finished seed of {unrun} in {results_dir}; run them first (without it)")
-    plot(results, floor["fid"], images_dir / "digits_act_vs_ct_fid.png")
+    section = "digits_act_vs_ct_latent" if args.vae else "digits_act_vs_ct"
+    plot(results, floor["fid"], images_dir / f"{section}_fid.png")
     body = report(args, results, floor, accuracy, iterations, eval_every, num_samples, total)
     print(body)
-    write_section(args.output, "digits_act_vs_ct", body)
+    write_section(args.output, section, body)
     (workdir / "results.json").write_text(json.dumps({"floor": floor, "results": results}, indent=2))
     return body
 
@@ -284,6 +300,23 @@ def _cell(values: list[float], digits: int = 2) -> str:
     stats = summarise(values)
     per_seed = ", ".join(f"{v:.{digits}f}" for v in values)
     return f"{stats['mean']:.{digits}f} ± {stats['sd']:.{digits}f} ({per_seed})"
+
+
+def vae_sentence(vae: str) -> str:
+    """What the report says of the VAE of latent runs, from the `vae_metrics.json` that scripts/train_digits_vae.py
+    writes beside it (when there is one)."""
+    text = f"Every run trains in the latent space of the VAE `{Path(vae).name}` (4 x 4 x 4 latents of the 8x8 digits)"
+    metrics_file = Path(vae) / "vae_metrics.json"
+    if not metrics_file.is_file():
+        return text + "; FIDs score the decoded samples."
+    metrics = json.loads(metrics_file.read_text())
+    return (
+        f"{text}: {metrics['parameters'] / 1e6:.2f}M parameters, {metrics['steps']} steps of "
+        "`scripts/train_digits_vae.py`, held-out reconstruction error (MSE, [0, 1] units) "
+        f"{metrics['held_out_mse']:.5f}. FIDs score the decoded samples. The VAE's own floor: its reconstructions of "
+        f"the training digits score FID {metrics['reconstruction_fid']:.2f} against them, the lowest a latent model "
+        "with this VAE can reach."
+    )
 
 
 def report(args, results, floor, accuracy, iterations, eval_every, num_samples, total_seconds) -> str:
@@ -312,6 +345,10 @@ def report(args, results, floor, accuracy, iterations, eval_every, num_samples, 
         "| recipe | run | final FID | best FID | precision | recall | class accuracy | wall time per run |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    vae = getattr(args, "vae", None)
+    if vae:
+        lines[0] = "## Latent ACT vs latent consistency training on digits (`benchmarks/digits_act_vs_ct.py --vae`)"
+        lines[2:2] = [vae_sentence(vae), ""]
     verdicts = []
     for recipe, runs in results.items():
         for name, run in runs.items():
@@ -364,7 +401,7 @@ def report(args, results, floor, accuracy, iterations, eval_every, num_samples, 
         "",
         *verdicts,
         "",
-        "![FID against iterations](images/digits_act_vs_ct_fid.png)",
+        f"![FID against iterations](images/digits_act_vs_ct{'_latent' * bool(vae)}_fid.png)",
         "",
         f"Final samples of seed {seeds[0]} (fixed sampling seed, top block 1 step, bottom block 2 steps, digits 0-9 "
         "in reading order):",
