@@ -50,6 +50,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--kl_weight", type=float, default=1e-4, help="weight of the KL term per latent value")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--latent_std", type=float, default=1.0, help="standard deviation of the scaled training latents"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     train, _ = digits_tensors(8, "train")
@@ -71,7 +74,7 @@ def main(argv=None) -> dict:
     vae.eval()
     with torch.no_grad():
         means = vae.encode(train * 2 - 1).latent_dist.mode()
-    vae.register_to_config(scaling_factor=float(1 / means.std()))
+    vae.register_to_config(scaling_factor=float(args.latent_std / means.std()))
     classifier, accuracy = train_digits_classifier(8, seed=0)
     floor = compute_metrics(reconstruct(vae, train), train, classifier, inception_score_splits=None)
     metrics = {
@@ -79,6 +82,7 @@ def main(argv=None) -> dict:
         "steps": args.steps,
         "kl_weight": args.kl_weight,
         "scaling_factor": vae.config.scaling_factor,
+        "latent_std": args.latent_std,
         "held_out_mse": torch.nn.functional.mse_loss(reconstruct(vae, test), test).item(),  # in [0, 1] units
         "reconstruction_fid": floor["fid"],  # reconstructed training digits against the training digits
         "classifier_accuracy": accuracy,

@@ -305,3 +305,17 @@ def test_evaluation_scores_the_decoded_samples(tmp_path):
 
     assert np.load(tmp_path / "samples.npz")["arr_0"].shape == (32, 16, 16, 1)  # decoded images, not 4x8x8 latents
     assert math.isfinite(result["fid"]) and result["num_samples"] == 32
+
+
+def test_sigma_data_reaches_the_training_and_the_saved_scheduler(tmp_path):
+    from accelerate import Accelerator
+
+    from diffusers_act.training import ACTConfig, ACTTrainer
+
+    trainer = ACTTrainer.build(tiny_unet(), ACTConfig(sigma_data=1.0, adv_weight=0.0), Accelerator(cpu=True))
+    assert trainer.scheduler.config.sigma_data == 1.0
+    sigma = torch.tensor([1.0])
+    c_skip, c_out = trainer.scheduler.get_scalings_for_boundary_condition(sigma)
+    assert c_skip.item() == pytest.approx(1.0 / ((1.0 - 0.002) ** 2 + 1.0))  # sigma_data^2 / ((s - s_min)^2 + sd^2)
+    ACTPipeline(unet=trainer.shipped_unet(), scheduler=trainer.scheduler).save_pretrained(tmp_path)
+    assert ConsistencyACTScheduler.from_pretrained(tmp_path, subfolder="scheduler").config.sigma_data == 1.0

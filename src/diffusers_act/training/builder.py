@@ -59,6 +59,7 @@ def build_training_parts(
         num_train_timesteps=config.final_num_timesteps,
         sigma_min=config.sigma_min,
         sigma_max=config.sigma_max,
+        sigma_data=config.sigma_data,
         rho=config.rho,
         noise_conditioning=config.noise_conditioning,
     )

@@ -46,6 +46,7 @@ class ACTConfig:
     sigma_min: float = option(0.002, "smallest noise level epsilon (boundary condition f(x, eps) = x)")
     sigma_max: float = option(80.0, "largest noise level T, where one-step sampling starts")
     rho: float = option(7.0, "Karras grid exponent")
+    sigma_data: float = option(0.5, "the data's standard deviation in c_skip and c_out (docs/latent.md for latents)")
     noise_conditioning: str = option(
         "log", "the UNet's time input: 250 ln(sigma) as diffusers, or the raw sigma as the authors' code",
         choices=("log", "sigma"),

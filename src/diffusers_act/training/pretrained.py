@@ -64,7 +64,7 @@ def pretrained_class_names(name_or_path: str, revision: str | None = None) -> di
 
 
 # the scheduler settings a pretrained generator was trained with (its time input and noise range)
-SCHEDULER_SETTINGS = ("noise_conditioning", "sigma_min", "sigma_max", "rho")
+SCHEDULER_SETTINGS = ("noise_conditioning", "sigma_min", "sigma_max", "sigma_data", "rho")
 
 
 def pretrained_scheduler_settings(name_or_path: str, revision: str | None = None) -> dict:
