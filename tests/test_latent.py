@@ -319,3 +319,18 @@ def test_sigma_data_reaches_the_training_and_the_saved_scheduler(tmp_path):
     assert c_skip.item() == pytest.approx(1.0 / ((1.0 - 0.002) ** 2 + 1.0))  # sigma_data^2 / ((s - s_min)^2 + sd^2)
     ACTPipeline(unet=trainer.shipped_unet(), scheduler=trainer.scheduler).save_pretrained(tmp_path)
     assert ConsistencyACTScheduler.from_pretrained(tmp_path, subfolder="scheduler").config.sigma_data == 1.0
+
+
+def test_latents_of_another_spread_than_sigma_data_are_warned_about(caplog):
+    from diffusers_act.training.latents import check_latent_scale
+
+    latents = {"latents": torch.randn(2000, 4, 2, 2, generator=gen(12))}
+    with caplog.at_level(logging.WARNING):
+        spread = check_latent_scale(latents, 0.5)
+    assert spread == pytest.approx(1.0, abs=0.03)
+    assert f"a standard deviation of {spread:.3g}, and --sigma_data is 0.5" in caplog.text
+    assert f"Pass --sigma_data {spread:.2g}" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert check_latent_scale(latents, 1.0) == spread and check_latent_scale({}, 0.5) is None
+    assert caplog.text == ""

@@ -45,7 +45,7 @@ from diffusers_act.training.checkpoints import nonfinite_networks
 from diffusers_act.training.config import TrainingError, resolve_mixed_precision, run_command_line, total_steps_for
 from diffusers_act.training.data import TrainingData
 from diffusers_act.training.hub import describe_run, prepare_hub_repo, run_card_fields
-from diffusers_act.training.latents import check_latent_run, load_vae, vae_scale_factor
+from diffusers_act.training.latents import check_latent_run, check_latent_scale, load_vae, vae_scale_factor
 from diffusers_act.training.losses import check_loss_scale
 from diffusers_act.training.outputs import RECORD, STAGING, check_output_dir, claim_output_dir, save_final
 from diffusers_act.training.pretrained import fine_tune_setup
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> Path:
     checkpoints.data = data  # its class names are saved with each checkpoint
     # ACT loads B images for the generator step and B for the discriminator's (B/2 generated, B/2 real)
     data.prepare(model_config, run.train_batch_size * (2 if config.adversarial else 1), vae)
+    check_latent_scale(data.decoded if vae is not None else {}, config.sigma_data)  # latents' spread vs sigma_data
     evaluator = None
     if run.fid_steps and accelerator.is_main_process:
         evaluator = SampleEvaluator(
