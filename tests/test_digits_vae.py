@@ -21,7 +21,7 @@ def load(path: Path, name: str):
     return module
 
 
-def test_the_digits_vae_is_saved_with_unit_variance_latents_and_its_floor(tmp_path):
+def test_the_digits_vae_is_saved_with_latents_of_sigma_datas_spread_and_its_floor(tmp_path):
     script = load(ROOT / "scripts" / "train_digits_vae.py", "train_digits_vae")
     metrics = script.main(["--output_dir", str(tmp_path / "vae"), "--steps", "3"])
     vae = AutoencoderKL.from_pretrained(tmp_path / "vae")
@@ -31,7 +31,7 @@ def test_the_digits_vae_is_saved_with_unit_variance_latents_and_its_floor(tmp_pa
     with torch.no_grad():
         means = vae.encode(train * 2 - 1).latent_dist.mode()
     assert means.shape == (1347, 4, 4, 4)
-    assert vae.config.scaling_factor == float(1 / means.std())  # the scaled latents have unit variance
+    assert vae.config.scaling_factor == float(0.5 / means.std())  # the scaled latents' spread is sigma_data
     assert json.loads((tmp_path / "vae" / "vae_metrics.json").read_text()) == metrics
     assert metrics["steps"] == 3 and metrics["reconstruction_fid"] > 0 and 0 < metrics["held_out_mse"] < 1
 
