@@ -321,16 +321,34 @@ def test_sigma_data_reaches_the_training_and_the_saved_scheduler(tmp_path):
     assert ConsistencyACTScheduler.from_pretrained(tmp_path, subfolder="scheduler").config.sigma_data == 1.0
 
 
-def test_latents_of_another_spread_than_sigma_data_are_warned_about(caplog):
+def test_latents_of_another_spread_than_images_are_warned_about(caplog):
     from diffusers_act.training.latents import check_latent_scale
 
-    latents = {"latents": torch.randn(2000, 4, 2, 2, generator=gen(12))}
+    latents, vae = {"latents": torch.randn(2000, 4, 2, 2, generator=gen(12))}, tiny_vae(scaling_factor=0.2)
     with caplog.at_level(logging.WARNING):
-        spread = check_latent_scale(latents, 0.5)
+        spread = check_latent_scale(latents, vae)
     assert spread == pytest.approx(1.0, abs=0.03)
-    assert f"a standard deviation of {spread:.3g}, and --sigma_data is 0.5" in caplog.text
-    assert f"Pass --sigma_data {spread:.2g}" in caplog.text
+    assert f"a standard deviation of {spread:.3g}; ACT's noise schedule suits a spread of about 0.5" in caplog.text
+    assert f"Pass --vae_scaling_factor {0.2 * 0.5 / spread:.4g}" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert check_latent_scale(latents, 1.0) == spread and check_latent_scale({}, 0.5) is None
+        assert check_latent_scale({"latents": latents["latents"] / 2}, vae) == pytest.approx(spread / 2)
+        assert check_latent_scale({}, None) is None
     assert caplog.text == ""
+
+
+def test_a_replaced_scaling_factor_is_trained_with_and_saved(tmp_path):
+    from diffusers_act.training.config import parse_args
+    from diffusers_act.training.latents import load_vae
+
+    tiny_vae(channels=1).save_pretrained(tmp_path / "vae")
+    run, _ = parse_args(["--vae_name_or_path", str(tmp_path / "vae"), "--vae_scaling_factor", "0.25"])
+    vae = load_vae(run)
+    assert vae.config.scaling_factor == 0.25
+    images = torch.rand(2, 1, 16, 16, generator=gen(13)) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(encode_images(vae, images), vae.encode(images).latent_dist.mode() * 0.25)
+    vae.save_pretrained(tmp_path / "saved")
+    assert AutoencoderKL.from_pretrained(tmp_path / "saved").config.scaling_factor == 0.25
+    with pytest.raises(ValueError, match="describe a VAE: pass --vae_name_or_path as well"):
+        parse_args(["--vae_scaling_factor", "0.25"])

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> Path:
     checkpoints.data = data  # its class names are saved with each checkpoint
     # ACT loads B images for the generator step and B for the discriminator's (B/2 generated, B/2 real)
     data.prepare(model_config, run.train_batch_size * (2 if config.adversarial else 1), vae)
-    check_latent_scale(data.decoded if vae is not None else {}, config.sigma_data)  # latents' spread vs sigma_data
+    check_latent_scale(getattr(data, "decoded", {}), vae)  # warns when the latents' spread is far from 0.5
     evaluator = None
     if run.fid_steps and accelerator.is_main_process:
         evaluator = SampleEvaluator(

@@ -231,12 +231,12 @@ class RunConfig:
     revision: str | None = option(None, "the Hub revision of --pretrained_model_name_or_path")
     variant: str | None = option(None, "the weights variant of --pretrained_model_name_or_path, e.g. fp16")
     gradient_checkpointing: bool = option(False, "trade compute for memory in the UNet")
-    vae_name_or_path: str | None = option(
-        None, "train in the latent space of this diffusers AutoencoderKL (folder or Hub id, e.g. "
-        "stabilityai/sd-vae-ft-mse): the images are encoded once and cached, and the pipeline decodes its samples",
-    )  # fmt: skip
+    vae_name_or_path: str | None = option(None, "train in the latent space of this diffusers AutoencoderKL (a folder "
+                                          "or Hub id, e.g. stabilityai/sd-vae-ft-mse; docs/latent.md)")  # fmt: skip
     vae_subfolder: str | None = option(None, "the VAE's subfolder, e.g. vae in a Stable Diffusion repository")
     vae_sample: bool = option(False, "encode each image as a draw from the VAE's Gaussian instead of its mean")
+    vae_scaling_factor: float | None = option(None, "replace the VAE's scaling_factor (saved with the pipeline): "
+                                              "latents of spread 0.5 train best (docs/latent.md)")  # fmt: skip
     # run
     output_dir: str = option("act-model", "where the pipeline, checkpoints and logs go")
     overwrite_output_dir: bool = option(
@@ -306,8 +306,9 @@ class RunConfig:
                 "--data_on_device yes keeps center-cropped images; random crops (--no-center_crop) need the data "
                 "loader: pass --data_on_device no (or auto)."
             )
-        if self.vae_name_or_path is None and (self.vae_subfolder or self.vae_sample):
-            raise ValueError("--vae_subfolder and --vae_sample describe a VAE: pass --vae_name_or_path as well.")
+        if self.vae_name_or_path is None and (self.vae_subfolder or self.vae_sample or self.vae_scaling_factor):
+            raise ValueError("--vae_subfolder, --vae_sample and --vae_scaling_factor describe a VAE: pass "
+                             "--vae_name_or_path as well.")  # fmt: skip
         if self.vae_name_or_path is not None and not self.center_crop:
             raise ValueError(
                 "A latent run encodes each image once, center-cropped: random crops (--no-center_crop) would need a "

@@ -21,7 +21,8 @@ def option(
 # must be finite.
 BOUNDS = {
     "(0, inf)": ("sigma_min", "sigma_max", "sigma_data", "rho", "p_std", "huber_c", "learning_rate",
-                 "discr_learning_rate", "adam_epsilon", "max_grad_norm", "diffusion_loss_max_sigma"),
+                 "discr_learning_rate", "adam_epsilon", "max_grad_norm", "diffusion_loss_max_sigma",
+                 "vae_scaling_factor"),
     "[0, inf)": ("gp_weight", "aug_target", "adam_weight_decay", "lr_warmup_steps", "dataloader_num_workers",
                  "class_label", "diffusion_loss_weight"),
     "[0, 1)": ("mu0", "aug_ema", "adam_beta1", "adam_beta2", "discr_adam_beta1", "discr_adam_beta2"),
