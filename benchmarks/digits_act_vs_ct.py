@@ -184,6 +184,11 @@ def main(argv=None) -> str:
         help="train nothing: report the runs found in --results_dir and name the seeds that are missing",
     )
     parser.add_argument(
+        "--run_flags",
+        default="",
+        help="extra train_act.py flags for every run (CT and ACT alike), e.g. --run_flags=--loss_type=cauchy",
+    )
+    parser.add_argument(
         "--act_flags",
         default="",
         help="extra train_act.py flags for the ACT run (a setting to try); one flag alone needs the = form: "
@@ -241,7 +246,8 @@ def main(argv=None) -> str:
             results[recipe][name] = {"seeds": {}, "key": key}
             for seed in seeds:
                 slug = f"{latent}{recipe}-{name.split(',')[0].lower()}-b{batch}"
-                flags = [*common, *RECIPES[recipe], "--train_batch_size", str(batch), "--seed", str(seed)]
+                flags = [*common, *RECIPES[recipe], *args.run_flags.split(), "--train_batch_size", str(batch),
+                         "--seed", str(seed)]  # fmt: skip
                 flags += args.act_flags.split() if adv_weight is None else ["--adv_weight", str(adv_weight)]
                 cached = results_dir / f"{slug}-s{seed}.json"
                 if cached.exists() and json.loads(cached.read_text())["flags"] == run_key(flags, args.vae):
